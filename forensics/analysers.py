@@ -1,0 +1,79 @@
+"""The signal interface: analysers with one job each, and the registry that lists them.
+
+An analyser looks at one :class:`~forensics.media.Media` and returns one typed finding (see
+:mod:`forensics.report`), or ``None`` when it has nothing to say. Analysers run in registry order and can
+read earlier findings through ``ctx.findings`` (the repository lookup uses the watermark's payload, for
+example). Adding a signal means adding a line to :data:`DEFAULT_ANALYSERS` or publishing an entry point
+in the ``forensics.analysers`` group — never editing :mod:`forensics.verify`.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, Protocol, runtime_checkable
+
+from .media import Media
+
+log = logging.getLogger(__name__)
+
+# Config as data: "module:Class". Order matters (later analysers may read earlier findings).
+DEFAULT_ANALYSERS: list[str] = [
+    "forensics.provenance.metadata:MetadataAnalyser",
+    "forensics.provenance.credentials:CredentialsAnalyser",
+    "forensics.provenance.watermark.analyser:WatermarkAnalyser",
+    "forensics.provenance.recovery:RecoveryAnalyser",
+    "forensics.detect.analyser:DetectorAnalyser",
+]
+
+
+@dataclass
+class VerifyOptions:
+    trust_anchors: list[str] = field(default_factory=list)  # extra PEM paths (--trust-anchors)
+    registry_url: str | None = None  # None: $FORENSICS_REGISTRY or the default SQLite file
+    detector: bool = True  # --no-detector turns it off
+    allow_network: bool = False  # remote manifests are fetched only when allowed
+    watermark_schemes: list[str] | None = None  # None: every scheme the watermark analyser knows
+    max_frames: int = 16  # video sampling
+    max_pixels: int | None = None
+    max_bytes: int | None = None
+
+
+@dataclass
+class AnalysisContext:
+    options: VerifyOptions
+    findings: dict[str, Any] = field(default_factory=dict)  # key -> finding from earlier analysers
+    cache: dict[str, Any] = field(default_factory=dict)  # per-process shared state (loaded models…)
+
+
+@runtime_checkable
+class Analyser(Protocol):
+    name: str
+
+    def applies_to(self, media: Media, options: VerifyOptions) -> bool: ...
+
+    def analyse(self, media: Media, ctx: AnalysisContext) -> Any | None: ...
+
+
+def _load(spec: str):
+    module, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def load_analysers(specs: list[str] | None = None) -> list[Analyser]:
+    """Instantiate the default analysers plus any registered through entry points.
+
+    Instances are long-lived: an analyser may keep a loaded model between files, so callers (audit workers,
+    the service) create them once and reuse them.
+    """
+    out: list[Analyser] = []
+    for spec in specs if specs is not None else DEFAULT_ANALYSERS:
+        out.append(_load(spec)())
+    if specs is None:
+        for ep in entry_points(group="forensics.analysers"):
+            try:
+                out.append(ep.load()())
+            except Exception as exc:  # a broken plugin must not break verification
+                log.warning("analyser plugin %s failed to load: %s", ep.name, exc)
+    return out

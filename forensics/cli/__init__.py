@@ -1,0 +1,42 @@
+"""`forensics` command line. Each command lives in its own module and registers itself here.
+
+Modules import only typer at import time; heavy libraries load inside the command that needs them, so
+`forensics verify` never pays for torch.
+"""
+from __future__ import annotations
+
+import typer
+
+from .. import __version__
+
+app = typer.Typer(
+    name="forensics",
+    help="Provenance, invisible watermarks and synthetic-image detection: where did this image come from, "
+    "and did a machine make it?",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool):
+    if value:
+        typer.echo(f"forensics-suite {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")):
+    """forensics-suite command line."""
+
+
+from . import audit, detect, generate, keys, serve, sign, verify, watermark  # noqa: E402
+
+for _module in (keys, sign, verify, watermark, generate, detect, audit, serve):
+    _module.register(app)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,11 @@
+"""`forensics detect` — placeholder until its issue lands."""
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("detect", help="(not implemented yet)")
+    def _placeholder():
+        typer.echo("forensics detect: not implemented yet", err=True)
+        raise typer.Exit(2)

@@ -1,0 +1,220 @@
+"""Opening media safely: content sniffing, size and decompression-bomb guards, lazy decoding.
+
+Every analyser receives a :class:`Media`. Decoding happens at most once per file and only when an
+analyser asks for pixels; metadata-only analysers never pay for it.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+from .config import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+from .errors import Corrupt, MediaError, NotFound, TooLarge, Unsupported
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+    from PIL import Image
+
+IMAGE_TYPES = {
+    "image/jpeg", "image/png", "image/webp", "image/tiff", "image/avif", "image/gif", "image/heic",
+    "image/bmp",
+}
+VIDEO_TYPES = {"video/mp4", "video/quicktime"}
+EXTENSIONS = {
+    "image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "image/tiff": ".tif",
+    "image/avif": ".avif", "image/gif": ".gif", "image/heic": ".heic", "image/bmp": ".bmp",
+    "video/mp4": ".mp4", "video/quicktime": ".mov",
+}
+
+
+def sniff(head: bytes) -> str | None:
+    """Media type from the first bytes of a file (never from its name)."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "image/tiff"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if head[:2] == b"BM" and len(head) >= 26:
+        return "image/bmp"
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in (b"avif", b"avis"):
+            return "image/avif"
+        if brand in (b"heic", b"heix", b"mif1", b"msf1"):
+            return "image/heic"
+        if brand == b"qt  ":
+            return "video/quicktime"
+        return "video/mp4"
+    return None
+
+
+def sniff_path(path: str | os.PathLike) -> str | None:
+    with open(path, "rb") as fh:
+        return sniff(fh.read(64))
+
+
+@dataclass
+class Media:
+    """One input file, opened lazily. Construct with :meth:`open`."""
+
+    path: Path
+    media_type: str
+    size_bytes: int
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    _data: bytes | None = field(default=None, repr=False)
+    _image: "Image.Image | None" = field(default=None, repr=False)
+    _rgb: dict = field(default_factory=dict, repr=False)
+    _dimensions: tuple[int, int] | None = field(default=None, repr=False)
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_BYTES,
+             max_pixels: int = DEFAULT_MAX_PIXELS) -> "Media":
+        p = Path(path)
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            raise NotFound(f"no such file: {p}") from None
+        except OSError as exc:
+            raise MediaError(f"cannot access {p}: {exc.strerror or exc}") from None
+        if p.is_dir():
+            raise Unsupported(f"{p} is a directory (use `forensics audit` for folders)")
+        if not p.is_file():
+            raise Unsupported(f"{p} is not a regular file")
+        if st.st_size == 0:
+            raise Corrupt(f"{p} is empty (0 bytes)")
+        if st.st_size > max_bytes:
+            raise TooLarge(f"{p} is {st.st_size} bytes, over the {max_bytes}-byte limit")
+        try:
+            media_type = sniff_path(p)
+        except OSError as exc:
+            raise MediaError(f"cannot read {p}: {exc.strerror or exc}") from None
+        if media_type is None:
+            raise Unsupported(f"{p} is not a supported image or video (unrecognised content)")
+        media = cls(path=p, media_type=media_type, size_bytes=st.st_size, max_pixels=max_pixels)
+        if media.is_image:
+            media.dimensions  # header-only check: refuses bombs and garbage before any decode
+        return media
+
+    @property
+    def is_image(self) -> bool:
+        return self.media_type in IMAGE_TYPES
+
+    @property
+    def is_video(self) -> bool:
+        return self.media_type in VIDEO_TYPES
+
+    @property
+    def data(self) -> bytes:
+        if self._data is None:
+            self._data = self.path.read_bytes()
+        return self._data
+
+    # -- images -------------------------------------------------------------------------------
+    def _open_pil(self) -> "Image.Image":
+        from PIL import Image, UnidentifiedImageError
+
+        Image.MAX_IMAGE_PIXELS = None  # we enforce our own limit below, with a clear error
+        try:
+            img = Image.open(self.path)
+        except UnidentifiedImageError:
+            raise Corrupt(f"{self.path} looks like {self.media_type} but cannot be parsed") from None
+        except OSError as exc:
+            raise Corrupt(f"{self.path}: {exc}") from None
+        w, h = img.size
+        if w * h > self.max_pixels:
+            img.close()
+            raise TooLarge(f"{self.path} is {w}x{h} pixels, over the {self.max_pixels}-pixel limit "
+                           "(decompression-bomb guard; nothing was decoded)")
+        return img
+
+    @property
+    def dimensions(self) -> tuple[int, int]:
+        """(width, height) from the header, without decoding pixels."""
+        if self._dimensions is None:
+            if self.is_video:
+                raise Unsupported("dimensions() is for images")
+            img = self._open_pil()
+            self._dimensions = img.size
+            img.close()
+        return self._dimensions
+
+    def image(self) -> "Image.Image":
+        """The decoded first frame as a PIL image (decoded once, cached)."""
+        if self._image is None:
+            img = self._open_pil()
+            try:
+                img.load()
+            except (OSError, SyntaxError, ValueError) as exc:
+                raise Corrupt(f"{self.path} is truncated or corrupt: {exc}") from None
+            self._image = img
+        return self._image
+
+    def rgb(self, max_side: int | None = None) -> "np.ndarray":
+        """HxWx3 uint8 RGB pixels, optionally downscaled so the long side is at most ``max_side``."""
+        import numpy as np
+
+        key = max_side or 0
+        if key not in self._rgb:
+            from .imaging import to_rgb_uint8
+
+            img = self.image()
+            arr = to_rgb_uint8(img)
+            if max_side and max(arr.shape[:2]) > max_side:
+                import cv2
+
+                h, w = arr.shape[:2]
+                s = max_side / max(h, w)
+                arr = cv2.resize(arr, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+            self._rgb[key] = np.ascontiguousarray(arr)
+        return self._rgb[key]
+
+    # -- video --------------------------------------------------------------------------------
+    def video_info(self) -> dict:
+        import cv2
+
+        cap = cv2.VideoCapture(str(self.path))
+        try:
+            if not cap.isOpened():
+                raise Corrupt(f"{self.path}: video cannot be decoded")
+            fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
+            n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+            w = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
+            h = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+        finally:
+            cap.release()
+        return {"fps": fps, "frames": n, "width": w, "height": h, "duration": (n / fps) if fps else None}
+
+    def sample_frames(self, max_frames: int = 16, max_side: int | None = 1024) -> Iterator[tuple[float, "np.ndarray"]]:
+        """Yield (timestamp seconds, RGB uint8 frame) for up to ``max_frames`` evenly spaced frames."""
+        import cv2
+        import numpy as np
+
+        info = self.video_info()
+        if info["width"] * info["height"] > self.max_pixels:
+            raise TooLarge(f"{self.path}: frames of {info['width']}x{info['height']} exceed the pixel limit")
+        cap = cv2.VideoCapture(str(self.path))
+        try:
+            n = info["frames"]
+            fps = info["fps"] or 25.0
+            idx = sorted(set(np.linspace(0, max(n - 1, 0), num=min(max_frames, max(n, 1))).astype(int).tolist()))
+            for i in idx:
+                cap.set(cv2.CAP_PROP_POS_FRAMES, i)
+                ok, frame = cap.read()
+                if not ok:
+                    continue
+                frame = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+                if max_side and max(frame.shape[:2]) > max_side:
+                    h, w = frame.shape[:2]
+                    s = max_side / max(h, w)
+                    frame = cv2.resize(frame, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+                yield i / fps, frame
+        finally:
+            cap.release()

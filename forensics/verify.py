@@ -1,0 +1,73 @@
+"""The verification pipeline: open the file once, run every analyser, apply the verdict policy.
+
+Used by ``forensics verify``, the batch audit and the HTTP service alike, so all three give the same
+answer for the same file.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Iterable
+
+from .analysers import AnalysisContext, Analyser, VerifyOptions, load_analysers
+from .config import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+from .errors import ForensicsError, MediaError
+from .media import Media
+from .report import ErrorInfo, Report
+from .verdict import decide
+
+log = logging.getLogger(__name__)
+
+
+class Verifier:
+    """Holds the analysers (and any models they loaded) for many files. Not thread-safe; one per worker."""
+
+    def __init__(self, options: VerifyOptions | None = None, analysers: list[Analyser] | None = None):
+        self.options = options or VerifyOptions()
+        self.analysers = analysers if analysers is not None else load_analysers()
+        self.cache: dict = {}
+
+    def verify(self, path: str | Path, display_path: str | None = None) -> Report:
+        report = Report(path=display_path or str(path))
+        t0 = time.perf_counter()
+        try:
+            media = Media.open(path, max_bytes=self.options.max_bytes or DEFAULT_MAX_BYTES,
+                               max_pixels=self.options.max_pixels or DEFAULT_MAX_PIXELS)
+        except MediaError as exc:
+            report.error = ErrorInfo(exc.code, exc.message)
+            report.verdict = decide(report)
+            return report
+        report.media_type = media.media_type
+        report.timings_ms["open"] = (time.perf_counter() - t0) * 1000
+        ctx = AnalysisContext(options=self.options, findings=report.findings, cache=self.cache)
+        for analyser in self.analysers:
+            try:
+                if not analyser.applies_to(media, self.options):
+                    continue
+                t = time.perf_counter()
+                finding = analyser.analyse(media, ctx)
+                report.timings_ms[analyser.name] = (time.perf_counter() - t) * 1000
+            except MediaError as exc:  # the file itself is bad: that is the file's error
+                report.error = ErrorInfo(exc.code, exc.message)
+                break
+            except ForensicsError as exc:
+                report.analyser_errors.append({"analyser": analyser.name, "code": exc.code, "message": exc.message})
+                continue
+            except Exception as exc:  # an analyser bug must cost one signal, not the file or the batch
+                log.debug("analyser %s failed on %s", analyser.name, path, exc_info=True)
+                report.analyser_errors.append({"analyser": analyser.name, "code": "internal",
+                                               "message": f"{type(exc).__name__}: {exc}"})
+                continue
+            if finding is not None:
+                report.findings[type(finding).key] = finding
+        report.verdict = decide(report)
+        return report
+
+    def verify_many(self, paths: Iterable[str | Path]) -> list[Report]:
+        return [self.verify(p) for p in paths]
+
+
+def verify_path(path: str | Path, options: VerifyOptions | None = None) -> Report:
+    """Verify one file with a fresh :class:`Verifier` (convenience; reuse a Verifier for many files)."""
+    return Verifier(options).verify(path)
