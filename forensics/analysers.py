@@ -53,7 +53,9 @@ class Analyser(Protocol):
 
     def applies_to(self, media: Media, options: VerifyOptions) -> bool: ...
 
-    def analyse(self, media: Media, ctx: AnalysisContext) -> Any | None: ...
+    def analyse(self, media: Media, ctx: AnalysisContext) -> Any | None:
+        """Return a finding, a list of findings, or None. Raise MediaError if the file itself is bad."""
+        ...
 
 
 def _load(spec: str):

@@ -59,8 +59,10 @@ class Verifier:
                 report.analyser_errors.append({"analyser": analyser.name, "code": "internal",
                                                "message": f"{type(exc).__name__}: {exc}"})
                 continue
-            if finding is not None:
-                report.findings[type(finding).key] = finding
+            # an analyser may return one finding, several (video: detector + frames), or None
+            for f in finding if isinstance(finding, (list, tuple)) else (finding,):
+                if f is not None:
+                    report.findings[type(f).key] = f
         report.verdict = decide(report)
         return report
 

@@ -32,9 +32,9 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     """forensics-suite command line."""
 
 
-from . import audit, detect, generate, keys, serve, sign, verify, watermark  # noqa: E402
+from . import apikeys, audit, detect, generate, keys, serve, sign, verify, watermark  # noqa: E402
 
-for _module in (keys, sign, verify, watermark, generate, detect, audit, serve):
+for _module in (keys, apikeys, sign, verify, watermark, generate, detect, audit, serve):
     _module.register(app)
 
 
