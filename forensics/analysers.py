@@ -63,6 +63,12 @@ def _load(spec: str):
     return getattr(importlib.import_module(module), attr)
 
 
+def _module_missing(exc: ModuleNotFoundError, spec: str) -> bool:
+    """True when the analyser's own module is absent (not when something it imports is missing)."""
+    module = spec.partition(":")[0]
+    return exc.name is not None and (module == exc.name or module.startswith(exc.name + "."))
+
+
 def load_analysers(specs: list[str] | None = None) -> list[Analyser]:
     """Instantiate the default analysers plus any registered through entry points.
 
@@ -71,7 +77,14 @@ def load_analysers(specs: list[str] | None = None) -> list[Analyser]:
     """
     out: list[Analyser] = []
     for spec in specs if specs is not None else DEFAULT_ANALYSERS:
-        out.append(_load(spec)())
+        try:
+            cls = _load(spec)
+        except ModuleNotFoundError as exc:
+            if specs is None and _module_missing(exc, spec):
+                log.debug("analyser %s not installed; skipped", spec)
+                continue
+            raise
+        out.append(cls())
     if specs is None:
         for ep in entry_points(group="forensics.analysers"):
             try:
