@@ -1,0 +1,231 @@
+"""The manifest repository: every manifest the generator signs, findable by its watermark or its look.
+
+A copy of a generated image that lost its metadata (screenshot, re-upload, messenger recompression) still
+carries the invisible watermark, whose payload is the key here; when the mark is gone too, a perceptual
+hash (pHash, 64 bits) finds near-duplicates. SQLite by default (``$FORENSICS_REGISTRY``), any SQLAlchemy URL
+otherwise. Torch-free: ``forensics verify`` imports this.
+
+Fingerprint search: the 64-bit hash is also stored as eight 8-bit bands with an index each. Two hashes within
+Hamming distance d < 8 share at least one band exactly (pigeonhole), so a search with ``max_distance <= 7``
+only reads rows that share a band and then checks the exact distance; wider searches scan every row.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import DateTime, Index, Integer, String, Text, UniqueConstraint, inspect, or_, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .. import config
+from ..db import Base, engine_for, session_factory
+from ..errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+BANDS = 8
+DEFAULT_MAX_DISTANCE = 6  # pHash bits; JPEG re-encoding and mild resizing typically move 0-4 bits
+
+
+class ManifestRow(Base):
+    __tablename__ = "manifests"
+
+    manifest_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    media_type: Mapped[str | None] = mapped_column(String(100))
+    watermark_scheme: Mapped[str | None] = mapped_column(String(100))
+    watermark_value: Mapped[str | None] = mapped_column(String(200))  # payload, lowercase hex
+    phash: Mapped[str | None] = mapped_column(String(16))  # 64-bit pHash, hex
+    b0: Mapped[int | None] = mapped_column(Integer, index=True)
+    b1: Mapped[int | None] = mapped_column(Integer, index=True)
+    b2: Mapped[int | None] = mapped_column(Integer, index=True)
+    b3: Mapped[int | None] = mapped_column(Integer, index=True)
+    b4: Mapped[int | None] = mapped_column(Integer, index=True)
+    b5: Mapped[int | None] = mapped_column(Integer, index=True)
+    b6: Mapped[int | None] = mapped_column(Integer, index=True)
+    b7: Mapped[int | None] = mapped_column(Integer, index=True)
+    validation_state: Mapped[str | None] = mapped_column(String(20))  # as judged when it was signed
+    manifest_store: Mapped[str] = mapped_column(Text)  # c2pa Reader JSON of the signed asset
+    credentials: Mapped[str | None] = mapped_column(Text)  # CredentialsFinding JSON at signing time
+    signer_chain_pem: Mapped[str | None] = mapped_column(Text)  # lets recovery re-check trust later
+
+    __table_args__ = (
+        UniqueConstraint("watermark_scheme", "watermark_value", name="uq_manifests_watermark"),
+        Index("ix_manifests_watermark", "watermark_scheme", "watermark_value"),
+    )
+
+
+@dataclass
+class ManifestRecord:
+    """One stored manifest (what the repository answers with)."""
+
+    manifest_id: str
+    created_at: dt.datetime
+    media_type: str | None
+    watermark_scheme: str | None
+    watermark_value: str | None
+    phash: str | None
+    validation_state: str | None
+    manifest_store: dict
+    credentials: dict | None = None
+    signer_chain_pem: str | None = None
+    distance: int | None = None  # set by by_fingerprint
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def manifest(self) -> dict:
+        """The active manifest of the stored store."""
+        store = self.manifest_store or {}
+        return (store.get("manifests") or {}).get(store.get("active_manifest") or self.manifest_id, {})
+
+    @classmethod
+    def _from_row(cls, row: ManifestRow) -> "ManifestRecord":
+        return cls(manifest_id=row.manifest_id, created_at=row.created_at, media_type=row.media_type,
+                   watermark_scheme=row.watermark_scheme, watermark_value=row.watermark_value,
+                   phash=row.phash, validation_state=row.validation_state,
+                   manifest_store=json.loads(row.manifest_store),
+                   credentials=json.loads(row.credentials) if row.credentials else None,
+                   signer_chain_pem=row.signer_chain_pem)
+
+
+def fingerprint(rgb: "np.ndarray") -> str:
+    """64-bit perceptual hash (pHash) of an HxWx3 uint8 image, as 16 hex digits."""
+    import imagehash
+    from PIL import Image
+
+    return str(imagehash.phash(Image.fromarray(rgb)))
+
+
+def hamming(a: str, b: str) -> int:
+    return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+def _bands(phash: str) -> list[int]:
+    v = int(phash, 16)
+    return [(v >> (8 * i)) & 0xFF for i in range(BANDS)]
+
+
+def _norm_hex(value: str) -> str:
+    v = value.strip().lower()
+    if v.startswith("0x"):
+        v = v[2:]
+    int(v, 16)  # ValueError for non-hex
+    return v
+
+
+class ManifestRepository:
+    """Store and look up signed manifests. Cheap to construct; engines are cached per URL."""
+
+    def __init__(self, url: str | None = None, *, create: bool = True):
+        self.url = config.registry_url(url)
+        try:
+            self._engine = engine_for(self.url)
+        except (SQLAlchemyError, ValueError, ModuleNotFoundError) as exc:
+            raise ConfigError(f"cannot open the manifest repository {self.url}: {exc}") from None
+        self._session = session_factory(self.url)
+        if create:
+            self._ensure_schema()
+
+    @classmethod
+    def existing(cls, url: str | None = None) -> "ManifestRepository | None":
+        """The repository at ``url`` if it exists (verify must not create an empty database as a side effect)."""
+        resolved = config.registry_url(url)
+        if resolved.startswith("sqlite:///"):
+            from pathlib import Path
+
+            if not Path(resolved[len("sqlite:///"):]).is_file():
+                return None
+        repo = cls(resolved, create=False)
+        try:
+            if not inspect(repo._engine).has_table(ManifestRow.__tablename__):
+                return None
+        except SQLAlchemyError as exc:
+            raise ConfigError(f"cannot open the manifest repository {resolved}: {exc}") from None
+        return repo
+
+    def _ensure_schema(self) -> None:
+        try:
+            Base.metadata.create_all(self._engine, tables=[ManifestRow.__table__], checkfirst=True)
+        except SQLAlchemyError as exc:
+            raise ConfigError(f"cannot create the manifest repository {self.url}: {exc}") from None
+
+    # -- writing ----------------------------------------------------------------------------
+    def store(self, *, manifest_id: str, manifest_store: dict, watermark_scheme: str | None = None,
+              watermark_value: str | None = None, phash: str | None = None, media_type: str | None = None,
+              validation_state: str | None = None, credentials: dict | None = None,
+              signer_chain_pem: str | bytes | None = None) -> ManifestRecord:
+        """Insert one manifest. Raises ConfigError if the ID or the watermark value is already taken."""
+        value = _norm_hex(watermark_value) if watermark_value else None
+        bands = _bands(phash) if phash else [None] * BANDS
+        if isinstance(signer_chain_pem, bytes):
+            signer_chain_pem = signer_chain_pem.decode("ascii", "replace")
+        row = ManifestRow(manifest_id=manifest_id, created_at=dt.datetime.now(dt.timezone.utc),
+                          media_type=media_type, watermark_scheme=watermark_scheme, watermark_value=value,
+                          phash=phash, validation_state=validation_state,
+                          manifest_store=json.dumps(manifest_store),
+                          credentials=json.dumps(credentials) if credentials is not None else None,
+                          signer_chain_pem=signer_chain_pem,
+                          **{f"b{i}": b for i, b in enumerate(bands)})
+        try:
+            with self._session.begin() as s:
+                s.add(row)
+        except IntegrityError:
+            raise ConfigError(f"manifest {manifest_id} or watermark {watermark_scheme}:{value} is already "
+                              "in the repository") from None
+        return ManifestRecord._from_row(row)
+
+    # -- reading ----------------------------------------------------------------------------
+    def get(self, manifest_id: str) -> ManifestRecord | None:
+        with self._session() as s:
+            row = s.get(ManifestRow, manifest_id)
+            return ManifestRecord._from_row(row) if row else None
+
+    def by_watermark(self, scheme: str, value_hex: str) -> ManifestRecord | None:
+        try:
+            value = _norm_hex(value_hex)
+        except ValueError:
+            return None
+        with self._session() as s:
+            row = s.scalars(select(ManifestRow).where(ManifestRow.watermark_scheme == scheme,
+                                                      ManifestRow.watermark_value == value)).first()
+            return ManifestRecord._from_row(row) if row else None
+
+    def watermark_taken(self, scheme: str, value_hex: str) -> bool:
+        return self.by_watermark(scheme, value_hex) is not None
+
+    def by_fingerprint(self, phash: str, max_distance: int = DEFAULT_MAX_DISTANCE,
+                       limit: int = 10) -> list[ManifestRecord]:
+        """Manifests whose image pHash is within ``max_distance`` bits, nearest first (``record.distance``)."""
+        try:
+            int(phash, 16)
+        except (TypeError, ValueError):
+            return []
+        stmt = select(ManifestRow).where(ManifestRow.phash.is_not(None))
+        if max_distance < BANDS:  # pigeonhole prefilter on the indexed bands
+            cols = [getattr(ManifestRow, f"b{i}") for i in range(BANDS)]
+            stmt = stmt.where(or_(*(c == b for c, b in zip(cols, _bands(phash)))))
+        out: list[ManifestRecord] = []
+        with self._session() as s:
+            for row in s.scalars(stmt.execution_options(yield_per=1000)):
+                d = hamming(phash, row.phash)
+                if d <= max_distance:
+                    rec = ManifestRecord._from_row(row)
+                    rec.distance = d
+                    out.append(rec)
+        out.sort(key=lambda r: (r.distance, r.created_at))
+        return out[:limit]
+
+    def count(self) -> int:
+        from sqlalchemy import func
+
+        with self._session() as s:
+            return s.scalar(select(func.count()).select_from(ManifestRow)) or 0
+
+    def to_json_summary(self, rec: ManifestRecord) -> dict[str, Any]:
+        return {"manifest_id": rec.manifest_id, "created_at": rec.created_at.isoformat() if rec.created_at else None,
+                "watermark": {"scheme": rec.watermark_scheme, "value": rec.watermark_value},
+                "phash": rec.phash, "validation_state": rec.validation_state}
