@@ -1,0 +1,317 @@
+"""Reading and validating Content Credentials (C2PA) with c2pa-python, and judging trust explicitly.
+
+Design notes
+- Every read builds its own c2pa ``Context`` from the trust anchors in force, so concurrent reads with
+  different anchors (service workers, audit threads) never see each other's settings.
+- Offline by default: remote manifests and OCSP are not fetched unless ``allow_network``.
+- Trust is judged here, not taken from c2pa's state alone: c2pa reports ``Valid`` for an intact manifest
+  whose signer is untrusted; we only say ``Trusted`` when c2pa says so *and* no trust failure is recorded.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..report import CredentialsFinding, Signer, Status
+from .keys import (C2PA_CLAIM_SIGNING_OID, DOCUMENT_SIGNING_OID, EMAIL_PROTECTION_OID, OCSP_SIGNING_OID,
+                   TIME_STAMPING_OID)
+from .statuses import FAILURE, INFO, explain
+
+log = logging.getLogger(__name__)
+
+# Extended key usages accepted for signing certificates (the C2PA trust list's store.cfg set plus the
+# C2PA claim-signing OID). Without an explicit list c2pa refuses documentSigning-only certificates.
+ALLOWED_EKUS: tuple[str, ...] = (EMAIL_PROTECTION_OID, DOCUMENT_SIGNING_OID, TIME_STAMPING_OID, OCSP_SIGNING_OID,
+                                 C2PA_CLAIM_SIGNING_OID)
+
+# Failures that only say "we do not know who signed"; they never make a manifest Invalid.
+TRUST_FAILURES = {"signingCredential.untrusted", "cawg.x509.credential.untrusted", "timeStamp.untrusted"}
+
+MAX_INGREDIENT_DEPTH = 16
+
+_anchor_cache: dict[tuple, str] = {}
+_anchor_lock = threading.Lock()
+
+
+def load_trust_anchors(paths: list[Path] | tuple[Path, ...]) -> str:
+    """Concatenate the PEM anchor bundles at ``paths``; ConfigError for a missing or non-PEM file."""
+    from cryptography import x509
+
+    out: list[str] = []
+    for p in paths:
+        p = Path(p)
+        try:
+            st = p.stat()
+        except OSError:
+            raise ConfigError(f"trust anchors file not found: {p}") from None
+        key = (str(p), st.st_mtime_ns, st.st_size)
+        with _anchor_lock:
+            text = _anchor_cache.get(key)
+        if text is None:
+            try:
+                raw = p.read_bytes()
+                certs = x509.load_pem_x509_certificates(raw)
+            except (OSError, ValueError):
+                raise ConfigError(f"{p} is not a PEM certificate bundle") from None
+            from cryptography.hazmat.primitives.serialization import Encoding
+
+            # re-encode: drops comments and anything c2pa's PEM parser might choke on
+            text = "".join(c.public_bytes(Encoding.PEM).decode() for c in certs)
+            with _anchor_lock:
+                _anchor_cache[key] = text
+        out.append(text)
+    return "".join(out)
+
+
+def reader_settings(trust_anchors_pem: str, *, allow_network: bool = False) -> dict[str, Any]:
+    """The c2pa settings we read with; the conformance tests give the reference reader the same dict."""
+    trust: dict[str, Any] = {"trust_config": "\n".join(ALLOWED_EKUS) + "\n"}
+    if trust_anchors_pem:
+        trust["trust_anchors"] = trust_anchors_pem
+    return {
+        "trust": trust,
+        "verify": {"verify_trust": True, "remote_manifest_fetch": bool(allow_network),
+                   "ocsp_fetch": bool(allow_network)},
+    }
+
+
+_contexts: dict[tuple[str, bool], Any] = {}
+_contexts_lock = threading.Lock()
+
+
+def _context(trust_anchors_pem: str, allow_network: bool):
+    """A c2pa Context per (anchors, network) pair, built once; Contexts are read-only once built."""
+    import c2pa
+
+    key = (hashlib.sha256(trust_anchors_pem.encode()).hexdigest(), allow_network)
+    with _contexts_lock:
+        ctx = _contexts.get(key)
+        if ctx is None or not ctx.is_valid:
+            ctx = c2pa.Context.from_dict(reader_settings(trust_anchors_pem, allow_network=allow_network))
+            if len(_contexts) > 32:
+                _contexts.clear()
+            _contexts[key] = ctx
+        return ctx
+
+
+# --- store JSON -> finding ----------------------------------------------------------------------
+
+def _actions_of(manifest: dict) -> list[dict]:
+    out: list[dict] = []
+    for a in manifest.get("assertions") or []:
+        label = a.get("label", "")
+        if label == "c2pa.actions" or label.startswith("c2pa.actions.v") or label.startswith("c2pa.actions__"):
+            data = a.get("data") or {}
+            out.extend(x for x in data.get("actions") or [] if isinstance(x, dict))
+    return out
+
+
+def _source_type(actions: list[dict]) -> str | None:
+    first = [a for a in actions if a.get("action") in ("c2pa.created", "c2pa.opened")]
+    for a in first + actions:
+        dst = a.get("digitalSourceType")
+        if isinstance(dst, str) and dst.strip():
+            return dst.strip()
+    return None
+
+
+def _claim_generator(manifest: dict) -> str | None:
+    info = manifest.get("claim_generator_info")
+    if isinstance(info, list) and info:
+        parts = []
+        for i in info:
+            if isinstance(i, dict) and i.get("name"):
+                parts.append(f"{i['name']}/{i['version']}" if i.get("version") else str(i["name"]))
+        if parts:
+            return " ".join(parts)
+    cg = manifest.get("claim_generator")
+    return cg if isinstance(cg, str) else None
+
+
+def _signer(manifest: dict) -> Signer | None:
+    si = manifest.get("signature_info")
+    if not isinstance(si, dict):
+        return None
+    return Signer(common_name=si.get("common_name"), organization=si.get("organization") or si.get("issuer_org"),
+                  issuer=si.get("issuer"))
+
+
+def _statuses_from_results(results: dict | None) -> list[Status]:
+    out: list[Status] = []
+    if not isinstance(results, dict):
+        return out
+
+    def add(bucket: dict | None, where: str | None):
+        for kind in ("failure", "informational", "success"):
+            for s in (bucket or {}).get(kind) or []:
+                if isinstance(s, dict) and s.get("code"):
+                    st = explain(s["code"], kind, s.get("explanation"), s.get("url"))
+                    if where:
+                        st.explanation = f"[{where}] {st.explanation}"
+                    out.append(st)
+
+    add(results.get("activeManifest"), None)
+    for delta in results.get("ingredientDeltas") or []:
+        add(delta.get("validationDeltas"), "ingredient")
+    return out
+
+
+def _ingredient_state(ing: dict) -> str | None:
+    res = ing.get("validation_results")
+    if isinstance(res, dict):
+        fails = [s.get("code") for s in (res.get("activeManifest") or {}).get("failure") or []]
+        if any(c not in TRUST_FAILURES for c in fails):
+            return "Invalid"
+        trusted = any(s.get("code") == "signingCredential.trusted"
+                      for s in (res.get("activeManifest") or {}).get("success") or [])
+        return "Trusted" if trusted and not fails else "Valid"
+    status = ing.get("validation_status")
+    if isinstance(status, list):
+        return "Invalid" if any(s.get("code") not in TRUST_FAILURES for s in status if isinstance(s, dict)) else "Valid"
+    return None
+
+
+def _ingredient_tree(store: dict, manifest: dict, depth: int, seen: set[str]) -> list[dict]:
+    out = []
+    manifests = store.get("manifests") or {}
+    for ing in manifest.get("ingredients") or []:
+        if not isinstance(ing, dict):
+            continue
+        mid = ing.get("active_manifest")
+        node: dict[str, Any] = {
+            "title": ing.get("title"),
+            "format": ing.get("format"),
+            "relationship": ing.get("relationship"),
+            "manifest_id": mid,
+            "state": _ingredient_state(ing) if mid else None,
+            "digital_source_type": None,
+            "claim_generator": None,
+            "signer": None,
+            "actions": [],
+            "ingredients": [],
+        }
+        sub = manifests.get(mid) if mid else None
+        if isinstance(sub, dict):
+            acts = _actions_of(sub)
+            node["actions"] = [str(a.get("action")) for a in acts if a.get("action")]
+            node["digital_source_type"] = _source_type(acts)
+            node["claim_generator"] = _claim_generator(sub)
+            s = _signer(sub)
+            node["signer"] = s.__dict__ if s else None
+            if depth < MAX_INGREDIENT_DEPTH and mid not in seen:
+                node["ingredients"] = _ingredient_tree(store, sub, depth + 1, seen | {mid})
+        out.append(node)
+    return out
+
+
+def _inherited_source_type(tree: list[dict]) -> str | None:
+    """The parent's declared source type: an edit of AI-generated media is still AI-generated media."""
+    for node in tree:
+        if node.get("relationship") == "parentOf":
+            return node.get("digital_source_type") or _inherited_source_type(node.get("ingredients") or [])
+    return None
+
+
+def judge_state(c2pa_state: str | None, failure_codes: list[str]) -> str:
+    """Our state from c2pa's: never more than c2pa says, and never Trusted with a trust failure."""
+    if c2pa_state == "Invalid" or any(c not in TRUST_FAILURES for c in failure_codes):
+        return "Invalid"
+    if c2pa_state == "Trusted" and not any(c in TRUST_FAILURES for c in failure_codes):
+        return "Trusted"
+    return "Valid"
+
+
+def finding_from_store(store: dict, *, remote: bool = False) -> CredentialsFinding:
+    """Build the typed finding from a manifest store JSON (c2pa ``Reader.json()``)."""
+    active_id = store.get("active_manifest")
+    manifests = store.get("manifests") or {}
+    active = manifests.get(active_id) if active_id else None
+    statuses = _statuses_from_results(store.get("validation_results"))
+    if not statuses and store.get("validation_status"):  # older c2pa output: failures only
+        statuses = [explain(s["code"], FAILURE, s.get("explanation"), s.get("url"))
+                    for s in store["validation_status"] if isinstance(s, dict) and s.get("code")]
+    failures = [s.code for s in statuses if s.kind == FAILURE]
+    f = CredentialsFinding(present=True, state=judge_state(store.get("validation_state"), failures),
+                           statuses=statuses, manifest_id=active_id, remote=remote, manifest_store=store)
+    if isinstance(active, dict):
+        acts = _actions_of(active)
+        f.actions = [str(a.get("action")) for a in acts if a.get("action")]
+        f.signer = _signer(active)
+        f.claim_generator = _claim_generator(active)
+        f.signed_at = (active.get("signature_info") or {}).get("time")
+        f.title = active.get("title")
+        f.ingredients = _ingredient_tree(store, active, 0, {active_id})
+        f.digital_source_type = _source_type(acts) or _inherited_source_type(f.ingredients)
+    return f
+
+
+_REMOTE_RE = re.compile(r"remote manifests? from url (\S+)", re.I)
+
+
+def _error_finding(exc: Exception) -> CredentialsFinding:
+    """Map a c2pa read error to a finding: the credentials could not be checked, and why."""
+    import c2pa
+
+    msg = str(exc).strip() or type(exc).__name__
+    if isinstance(exc, c2pa.C2paError.NotSupported):
+        return CredentialsFinding(present=False, statuses=[explain("forensics.format.unsupported", INFO, msg)])
+    m = _REMOTE_RE.search(msg)
+    if m or msg.startswith("Remote"):
+        url = m.group(1) if m else None
+        return CredentialsFinding(present=True, state=None, remote=True,
+                                  statuses=[explain("forensics.manifest.remote", INFO, url or msg)])
+    if "could not be parsed" in msg:
+        return CredentialsFinding(present=False, statuses=[explain("forensics.asset.unparsable", INFO, msg)])
+    return CredentialsFinding(present=True, state=None,
+                              statuses=[explain("forensics.manifest.unreadable", INFO, msg)])
+
+
+def read_credentials(source: Path | bytes, media_type: str, *, trust_anchor_paths: list[Path],
+                     allow_network: bool = False) -> CredentialsFinding:
+    """Read and validate the Content Credentials of ``source`` (a path or the file's bytes).
+
+    Returns a finding with ``present=False`` when there are none. Unreadable or remote manifests give a
+    finding with ``state=None`` and an informational status saying why. Raises ConfigError for bad anchors.
+    """
+    import c2pa
+
+    anchors = load_trust_anchors(list(trust_anchor_paths))
+    ctx = _context(anchors, allow_network)
+    try:
+        with (open(source, "rb") if isinstance(source, (str, Path)) else io.BytesIO(source)) as stream:
+            reader = c2pa.Reader.try_create(media_type, stream, None, ctx)
+            if reader is None:
+                return CredentialsFinding(present=False)
+            with reader:
+                store = json.loads(reader.json())
+                remote = not reader.is_embedded()
+    except c2pa.C2paError as exc:
+        log.debug("c2pa could not read %s", source if isinstance(source, (str, Path)) else "<bytes>",
+                  exc_info=True)
+        return _error_finding(exc)
+    except (ValueError, RecursionError) as exc:  # malformed JSON from a hostile manifest
+        return _error_finding(exc)
+    return finding_from_store(store, remote=remote)
+
+
+class CredentialsAnalyser:
+    """Content Credentials (C2PA hard binding) for every image and video c2pa can read."""
+
+    name = "credentials"
+
+    def applies_to(self, media, options) -> bool:
+        return media.is_image or media.is_video
+
+    def analyse(self, media, ctx) -> CredentialsFinding:
+        from ..config import trust_anchor_paths
+
+        return read_credentials(media.path, media.media_type,
+                                trust_anchor_paths=trust_anchor_paths(ctx.options.trust_anchors),
+                                allow_network=ctx.options.allow_network)
