@@ -1,11 +1,99 @@
-"""`forensics serve` — placeholder until its issue lands."""
+"""`forensics serve` (the newsroom API + verification page) and `forensics db upgrade` (schema migrations)."""
 from __future__ import annotations
 
 import typer
 
+db_app = typer.Typer(help="The database behind the manifest repository, API keys and audit log.",
+                     no_args_is_help=True)
+
 
 def register(app: typer.Typer) -> None:
-    @app.command("serve", help="(not implemented yet)")
-    def _placeholder():
-        typer.echo("forensics serve: not implemented yet", err=True)
+    app.command("serve")(serve)
+    app.add_typer(db_app, name="db")
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on. Put a TLS reverse proxy in front "
+                                               "before exposing it beyond this machine."),
+    port: int = typer.Option(8000, min=0, max=65535, help="TCP port."),
+    model: str = typer.Option(None, help="Generation model: hub id or local folder "
+                                          "(default: service.model in config.toml, else stabilityai/sd-turbo); "
+                                          "builtin:tiny works offline (abstract noise)."),
+    device: str = typer.Option(None, help="cpu or cuda (default: cuda when available)."),
+    no_generate: bool = typer.Option(False, "--no-generate", help="Verification only: no model, no signing key."),
+    queue_size: int = typer.Option(None, min=1, help="Generation jobs that may wait (default 4)."),
+    verify_workers: int = typer.Option(None, min=1, help="Threads verifying uploads (default 2)."),
+    registry: str = typer.Option(None, "--registry", help="Manifest repository URL (default $FORENSICS_REGISTRY)."),
+    log_level: str = typer.Option("info", help="uvicorn log level."),
+):
+    """Run the newsroom API and the verification web page (OpenAPI at /openapi.json)."""
+    from ..errors import ForensicsError
+    from ..service import ServiceSettings, create_app
+
+    try:
+        settings = ServiceSettings.load(model=model, device=device, queue_size=queue_size,
+                                        verify_workers=verify_workers, registry_url=registry,
+                                        generate=False if no_generate else None)
+        identity = None
+        if settings.generate:
+            from ..service.signing import load_identity
+
+            identity = load_identity(settings)  # fail now, with a clear message, not at the first request
+        app = create_app(settings, identity=identity)
+    except ForensicsError as exc:
+        typer.echo(f"forensics serve: {exc.message}", err=True)
         raise typer.Exit(2)
+    except OSError as exc:
+        typer.echo(f"forensics serve: {exc}", err=True)
+        raise typer.Exit(2)
+    import uvicorn
+
+    what = f"model {settings.model}" if settings.generate else "verification only"
+    typer.echo(f"forensics serve: http://{host}:{port}/ ({what}; OpenAPI at /openapi.json)", err=True)
+    if settings.generate and settings.model == "builtin:tiny":
+        typer.echo("note: builtin:tiny has random weights; its images are abstract noise (for tests and demos)",
+                   err=True)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False, proxy_headers=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade(url: str = typer.Option(None, "--url", help="SQLAlchemy URL (default: the manifest repository, "
+                                                           "$FORENSICS_REGISTRY)."),
+               revision: str = typer.Option("head", help="Target revision.")):
+    """Create or migrate the schema (Alembic) of the repository/keys/audit database."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .. import config, migrations
+
+    target = config.registry_url(url)
+    try:
+        migrations.upgrade(target, revision)
+        typer.echo(f"{_safe_url(target)}: at revision {migrations.current(target)}")
+    except (SQLAlchemyError, ModuleNotFoundError) as exc:
+        typer.echo(f"forensics db upgrade: {type(exc).__name__}: {str(exc).splitlines()[0]}", err=True)
+        raise typer.Exit(2)
+
+
+@db_app.command("current")
+def db_current(url: str = typer.Option(None, "--url", help="SQLAlchemy URL (default $FORENSICS_REGISTRY).")):
+    """Print the database's schema revision and the newest one this version knows."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .. import config, migrations
+
+    target = config.registry_url(url)
+    try:
+        typer.echo(f"current: {migrations.current(target)}  head: {migrations.head()}")
+    except (SQLAlchemyError, ModuleNotFoundError) as exc:
+        typer.echo(f"forensics db current: {type(exc).__name__}: {str(exc).splitlines()[0]}", err=True)
+        raise typer.Exit(2)
+
+
+def _safe_url(url: str) -> str:
+    """The URL without a password, for printing."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "the database"

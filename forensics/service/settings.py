@@ -1,0 +1,92 @@
+"""Service settings: defaults, overridden by ``[service]`` / ``[policy]`` in $FORENSICS_HOME/config.toml,
+overridden by explicit keyword arguments (the CLI's options, tests).
+
+Example config.toml::
+
+    [service]
+    public_verify = true        # false: /v1/verify needs a key with the "verify" scope
+    public_resolve = true       # false: manifest lookup + Soft Binding Resolution need a "verify" key
+    max_upload_mb = 50
+    queue_size = 4              # waiting generation jobs (one more runs); full -> 429 + Retry-After
+    generate_timeout_s = 300
+    rate_per_minute = 10        # per API key, token bucket
+    burst = 5
+    daily_quota = 500           # per API key, persisted
+    cors_origins = []           # CORS is off unless origins are listed
+    signing_cert = "/etc/newsroom/c2pa-chain.pem"   # default: the `forensics keys init` identity
+    signing_key = "/etc/newsroom/c2pa-key.pem"      # or env FORENSICS_SIGNING_KEY_PEM / _CERT_PEM
+    signer_callback = "mypkg.kms:sign"              # KMS/HSM: callable(bytes) -> signature bytes
+
+    [policy]
+    deny_patterns = ["(?i)\\bbeheading\\b"]
+    deny_people = ["Jane Example"]
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+
+from .. import config
+
+
+@dataclass
+class ServiceSettings:
+    model: str = "stabilityai/sd-turbo"
+    device: str | None = None
+    generate: bool = True  # False: a verification-only server (no model, no signing key loaded)
+    database_url: str | None = None  # keys + audit log; None: the manifest repository's database
+    registry_url: str | None = None  # None: $FORENSICS_REGISTRY or $FORENSICS_HOME/registry.sqlite
+    trust_anchors: list[str] = field(default_factory=list)
+    detector: bool = True
+    public_verify: bool = True
+    public_resolve: bool = True
+    max_upload_mb: float = 50
+    verify_workers: int = 2
+    max_pending_verify: int = 64  # uploads being verified or waiting; more -> 429
+    verify_timeout_s: float = 120
+    queue_size: int = 4
+    generate_timeout_s: float = 300
+    max_steps: int = 50
+    max_side: int = 1024
+    min_side: int = 16
+    rate_per_minute: float = 10
+    burst: int = 5
+    daily_quota: int = 500
+    private_prompt: bool = False  # newsroom default: store only the prompt's SHA-256 in manifests
+    cors_origins: list[str] = field(default_factory=list)
+    signing_cert: str | None = None
+    signing_key: str | None = None
+    signer_callback: str | None = None  # "module:function" for a KMS/HSM signer
+    signing_alg: str = "es256"
+    deny_patterns: list[str] = field(default_factory=list)
+    deny_people: list[str] = field(default_factory=list)
+    use_model_safety_checker: bool = True
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    def resolved_registry_url(self) -> str:
+        return config.registry_url(self.registry_url)
+
+    def resolved_database_url(self) -> str:
+        return config.registry_url(self.database_url or self.registry_url)
+
+    @classmethod
+    def load(cls, **overrides) -> "ServiceSettings":
+        """Defaults <- config.toml ([service], [policy]) <- explicit overrides (None means "not given")."""
+        s = config.settings()
+        names = {f.name for f in fields(cls)}
+        values: dict = {}
+        for section in ("service", "policy"):
+            table = s.get(section, {}) or {}
+            if isinstance(table, dict):
+                values.update({k: v for k, v in table.items() if k in names})
+        values.update({k: v for k, v in overrides.items() if v is not None and k in names})
+        unknown = set(overrides) - names
+        if unknown:
+            raise TypeError(f"unknown service settings: {', '.join(sorted(unknown))}")
+        return cls(**values)
+
+    def replace(self, **changes) -> "ServiceSettings":
+        return dataclasses.replace(self, **changes)
