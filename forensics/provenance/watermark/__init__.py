@@ -1,0 +1,101 @@
+"""Invisible watermarks (C2PA soft binding): one interface over every scheme.
+
+>>> from forensics.provenance import watermark as wm
+>>> marked = wm.embed(rgb_uint8, bytes.fromhex("0123456789ab"))
+>>> [d.payload for d in wm.detect(marked) if d.detected]
+['0123456789ab']
+
+Schemes live in a registry (like timm's models): :func:`register_scheme`, :func:`get_scheme`,
+:func:`list_schemes`. The default scheme (:data:`DEFAULT_SCHEME`) carries :data:`PAYLOAD_BYTES` bytes —
+the manifest repository's soft-binding ID. Detection never imports torch (rivaGan, which needs it, only
+runs when named explicitly).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ...errors import WatermarkError
+from ...report import WatermarkDetection
+from .base import WatermarkScheme, embed_image, to_rgb
+
+DEFAULT_SCHEME = "fsw-v1"
+PAYLOAD_BYTES = 6
+
+_REGISTRY: dict[str, Callable[[], WatermarkScheme]] = {}
+_INSTANCES: dict[str, WatermarkScheme] = {}
+# Schemes detect() runs when none are named: fast, and meaningful without knowing the payload.
+_DEFAULT_DETECT: list[str] = []
+
+
+def register_scheme(name: str, factory: Callable[[], WatermarkScheme], *, default_detect: bool = False) -> None:
+    """Register a scheme factory under ``name`` (``default_detect``: run by ``detect(schemes=None)``)."""
+    _REGISTRY[name] = factory
+    _INSTANCES.pop(name, None)
+    if default_detect and name not in _DEFAULT_DETECT:
+        _DEFAULT_DETECT.append(name)
+
+
+def list_schemes(*, embeddable: bool | None = None) -> list[str]:
+    names = list(_REGISTRY)
+    if embeddable is None:
+        return names
+    return [n for n in names if get_scheme(n).embeddable == embeddable]
+
+
+def default_detect_schemes() -> list[str]:
+    return list(_DEFAULT_DETECT)
+
+
+def get_scheme(name: str | None = None) -> WatermarkScheme:
+    name = name or DEFAULT_SCHEME
+    if name not in _REGISTRY:
+        raise WatermarkError(f"unknown watermark scheme {name!r}; known: {', '.join(_REGISTRY)}")
+    if name not in _INSTANCES:
+        _INSTANCES[name] = _REGISTRY[name]()
+    return _INSTANCES[name]
+
+
+def embed(image: Any, payload: bytes | str, scheme: str | None = None, strength: float | None = None) -> Any:
+    """Embed ``payload`` and return an image of the same type (PIL mode / numpy shape, alpha kept)."""
+    s = get_scheme(scheme)
+    if not s.embeddable:
+        raise WatermarkError(f"scheme {s.name} is detect-only (a third-party mark)")
+    return embed_image(image, s, s.check_payload(payload), strength)
+
+
+def detect(image: Any, schemes: list[str] | None = None, fpr: float = 1e-6,
+           expected: bytes | str | None = None) -> list[WatermarkDetection]:
+    """One :class:`WatermarkDetection` per scheme tried (``detected`` says whether it is there at ``fpr``).
+
+    ``expected``: a payload to *verify* rather than read blindly; schemes without error correction
+    (dwtDct, dwtDctSvd, rivaGan) can only be calibrated that way.
+    """
+    if not 0 < fpr < 1:
+        raise WatermarkError(f"fpr must be in (0, 1), got {fpr}")
+    rgb = to_rgb(image)
+    out = []
+    for name in schemes if schemes is not None else default_detect_schemes():
+        s = get_scheme(name)
+        exp = None
+        if expected is not None:
+            exp = bytes.fromhex(expected) if isinstance(expected, str) else bytes(expected)
+        out.append(s.detect_rgb(rgb, fpr=fpr, expected=exp))
+    return out
+
+
+def _fsw():
+    from .fsw import FSWScheme
+
+    return FSWScheme()
+
+
+register_scheme(DEFAULT_SCHEME, _fsw, default_detect=True)
+
+from . import compat as _compat  # noqa: E402  (registers invisible-watermark schemes and third-party marks)
+
+_compat.register_all(register_scheme)
+
+__all__ = [
+    "DEFAULT_SCHEME", "PAYLOAD_BYTES", "WatermarkDetection", "WatermarkError", "WatermarkScheme",
+    "default_detect_schemes", "detect", "embed", "get_scheme", "list_schemes", "register_scheme",
+]

@@ -1,0 +1,219 @@
+"""invisible-watermark's schemes (dwtDct, dwtDctSvd, rivaGan) and the third-party marks built on them.
+
+* ``dwtDct`` / ``dwtDctSvd``: embedding uses invisible-watermark's own code. Its modules are loaded by file
+  (``_imwm_module``) because ``import imwatermark`` imports torch (through rivaGan) — the verify path must not.
+* Detection of dwtDct is vectorised here (``dwtdct_bits``: the same arithmetic as
+  ``EmbedMaxDct.decode``, checked against it in the tests): the library loops over 4x4 blocks in Python
+  (~1 s on 1024²), too slow for verify.
+* ``rivaGan`` runs the ONNX models shipped inside the invisible-watermark wheel with onnxruntime directly
+  (same pre/post-processing as ``imwatermark.rivaGan``, without torch).
+* Third-party marks: Stable Diffusion's reference scripts (dwtDct, bytes ``StableDiffusionV1``) and
+  SDXL / diffusers (dwtDct, 48-bit message 0xB3EC907BB19E). Their false-positive probability is the
+  binomial tail P(X >= k) for k of n bits matching by chance.
+
+None of these schemes has error correction, so a blind read cannot be calibrated: without an expected
+payload they report the raw decoded payload with ``detected=False``; with ``expected=`` they report bits
+matched and the binomial false-positive probability.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from functools import lru_cache
+from typing import Callable
+
+import numpy as np
+
+from ...errors import WatermarkError
+from ...report import WatermarkDetection
+from .base import RGBScheme, WatermarkScheme
+from .ecc import binomial_tail_ge
+
+SD_MESSAGE = b"StableDiffusionV1"
+SDXL_MESSAGE = 0xB3EC907BB19E  # diffusers' WATERMARK_MESSAGE (48 bits)
+
+
+def _imwm_dir() -> str:
+    spec = importlib.util.find_spec("imwatermark")  # locates the package without executing it
+    if spec is None or not spec.submodule_search_locations:
+        raise WatermarkError("invisible-watermark is not installed (pip install invisible-watermark)")
+    return list(spec.submodule_search_locations)[0]
+
+
+@lru_cache(maxsize=None)
+def _imwm_module(name: str):
+    """Load imwatermark/<name>.py on its own (its package __init__ would import torch)."""
+    path = os.path.join(_imwm_dir(), f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"_forensics_imwm_{name}", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _bits(data: bytes) -> np.ndarray:
+    return np.unpackbits(np.frombuffer(data, dtype=np.uint8))
+
+
+def _check_imwm_size(rgb: np.ndarray, name: str) -> None:
+    h, w = rgb.shape[:2]
+    if h * w < 256 * 256:
+        raise WatermarkError(f"scheme {name} needs at least 256x256 pixels (image is {w}x{h})")
+
+
+def dwtdct_bits(rgb: np.ndarray, n_bits: int, scale: float = 36.0, block: int = 4) -> np.ndarray:
+    """Per-bit mean vote in [0, 1] of invisible-watermark's dwtDct decoder (U channel, Haar LL, 4x4 blocks)."""
+    import cv2
+
+    yuv = cv2.cvtColor(np.ascontiguousarray(rgb[..., ::-1]), cv2.COLOR_BGR2YUV)
+    h, w = yuv.shape[:2]
+    u = yuv[: h // 4 * 4, : w // 4 * 4, 1].astype(np.float64)
+    ll = (u[0::2, 0::2] + u[0::2, 1::2] + u[1::2, 0::2] + u[1::2, 1::2]) / 2.0  # Haar LL = pywt.dwt2(...)[0]
+    nr, nc = ll.shape[0] // block, ll.shape[1] // block
+    if nr * nc == 0:
+        return np.full(n_bits, 0.5)
+    blocks = ll[: nr * block, : nc * block].reshape(nr, block, nc, block).transpose(0, 2, 1, 3).reshape(-1, block * block)
+    a = np.abs(blocks[:, 1:])
+    val = a[np.arange(len(a)), np.argmax(a, axis=1)]
+    score = (np.mod(val, scale) > 0.5 * scale).astype(np.float64)
+    idx = np.arange(len(score)) % n_bits
+    return np.bincount(idx, weights=score, minlength=n_bits) / np.maximum(np.bincount(idx, minlength=n_bits), 1)
+
+
+def _verify(name: str, source: str | None, implies_ai: bool, decoded: np.ndarray, expected_bits: np.ndarray,
+            fpr: float, payload_hex: str | None) -> WatermarkDetection:
+    n = int(expected_bits.size)
+    k = int((decoded.astype(np.uint8) == expected_bits).sum())
+    p = binomial_tail_ge(n, k)
+    return WatermarkDetection(scheme=name, detected=p <= fpr, payload=payload_hex if p <= fpr else None,
+                              bits_matched=k, bits_total=n, false_positive_probability=p,
+                              source=source, implies_ai=implies_ai)
+
+
+class _ImwmScheme(RGBScheme):
+    """Common behaviour of invisible-watermark schemes carrying our payload (no ECC)."""
+
+    payload_bytes = 6
+    min_side = 16
+    source = "invisible-watermark"
+
+    def decode_bits(self, rgb: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def detect_rgb(self, rgb, fpr=1e-6, expected=None) -> WatermarkDetection:
+        n = self.payload_bytes * 8
+        if rgb.shape[0] * rgb.shape[1] < 256 * 256:
+            return self.not_detected(bits_total=n)
+        bits = self.decode_bits(rgb).astype(np.uint8)
+        raw = np.packbits(bits).tobytes().hex()
+        if expected is None:  # nothing to calibrate against: report the raw read, not a detection
+            return self.not_detected(payload=raw, bits_total=n)
+        if len(expected) != self.payload_bytes:
+            raise WatermarkError(f"scheme {self.name} carries {self.payload_bytes} bytes; expected payload has {len(expected)}")
+        return _verify(self.name, self.source, self.implies_ai, bits, _bits(expected), fpr, raw)
+
+
+class DwtDctScheme(_ImwmScheme):
+    name = "dwtDct"
+
+    def embed_rgb(self, rgb, payload, strength=None):
+        _check_imwm_size(rgb, self.name)
+        scale = 36 * (strength if strength is not None else 1.0)
+        enc = _imwm_module("maxDct").EmbedMaxDct(list(_bits(payload)), wmLen=len(payload) * 8,
+                                                 scales=[0, scale, 0])
+        return np.ascontiguousarray(enc.encode(np.ascontiguousarray(rgb[..., ::-1]))[..., ::-1])
+
+    def decode_bits(self, rgb):
+        return dwtdct_bits(rgb, self.payload_bytes * 8) * 255 > 127
+
+
+class DwtDctSvdScheme(_ImwmScheme):
+    name = "dwtDctSvd"
+
+    def embed_rgb(self, rgb, payload, strength=None):
+        _check_imwm_size(rgb, self.name)
+        scale = 36 * (strength if strength is not None else 1.0)
+        enc = _imwm_module("dwtDctSvd").EmbedDwtDctSvd(list(_bits(payload)), wmLen=len(payload) * 8,
+                                                       scales=[0, scale, 0])
+        return np.ascontiguousarray(enc.encode(np.ascontiguousarray(rgb[..., ::-1]))[..., ::-1])
+
+    def decode_bits(self, rgb):
+        dec = _imwm_module("dwtDctSvd").EmbedDwtDctSvd([], wmLen=self.payload_bytes * 8, scales=[0, 36, 0])
+        return np.asarray(dec.decode(np.ascontiguousarray(rgb[..., ::-1])), dtype=bool)
+
+
+class RivaGanScheme(_ImwmScheme):
+    """RivaGAN (32 bits) through the ONNX models inside the invisible-watermark wheel (seconds per image)."""
+
+    name = "rivaGan"
+    payload_bytes = 4
+
+    @staticmethod
+    @lru_cache(maxsize=None)
+    def _sessions():
+        import onnxruntime as ort
+
+        d = _imwm_dir()
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        return (ort.InferenceSession(os.path.join(d, "rivagan_encoder.onnx"), opts, providers=["CPUExecutionProvider"]),
+                ort.InferenceSession(os.path.join(d, "rivagan_decoder.onnx"), opts, providers=["CPUExecutionProvider"]))
+
+    @staticmethod
+    def _frame(rgb: np.ndarray) -> np.ndarray:
+        bgr = rgb[..., ::-1].astype(np.float32) / 127.5 - 1.0  # imwatermark feeds BGR frames
+        return np.ascontiguousarray(bgr.transpose(2, 0, 1)[None, :, None])  # (1, 3, 1, H, W)
+
+    def embed_rgb(self, rgb, payload, strength=None):
+        _check_imwm_size(rgb, self.name)
+        enc, _ = self._sessions()
+        data = _bits(payload).astype(np.float32)[None]
+        out = enc.run(None, {"frame": self._frame(rgb), "data": data})[0]
+        bgr = (np.clip(out[0, :, 0].transpose(1, 2, 0), -1, 1) + 1.0) * 127.5
+        return np.ascontiguousarray(np.clip(np.rint(bgr), 0, 255).astype(np.uint8)[..., ::-1])
+
+    def decode_bits(self, rgb):
+        _, dec = self._sessions()
+        return dec.run(None, {"frame": self._frame(rgb)})[0][0] > 0.52
+
+
+class KnownMark(WatermarkScheme):
+    """A fixed third-party message in invisible-watermark's dwtDct (detect-only)."""
+
+    embeddable = False
+    implies_ai = True
+    payload_bytes = 0
+
+    def __init__(self, name: str, message_bits: np.ndarray, source: str, payload_hex: str):
+        self.name, self.message_bits, self.source, self.payload_hex = name, message_bits, source, payload_hex
+
+    def detect_rgb(self, rgb, fpr=1e-6, expected=None) -> WatermarkDetection:
+        n = int(self.message_bits.size)
+        if rgb.shape[0] * rgb.shape[1] < 256 * 256:  # the generators never mark images this small
+            return self.not_detected(bits_total=n)
+        bits = dwtdct_bits(rgb, n) * 255 > 127
+        return _verify(self.name, self.source, True, bits, self.message_bits, fpr, self.payload_hex)
+
+    def embed_reference(self, rgb: np.ndarray) -> np.ndarray:
+        """Apply the mark exactly as the generator does (uint8, invisible-watermark's dwtDct) — for tests/bench."""
+        enc = _imwm_module("maxDct").EmbedMaxDct(list(self.message_bits), wmLen=self.message_bits.size,
+                                                 scales=[0, 36, 0])
+        return np.ascontiguousarray(enc.encode(np.ascontiguousarray(rgb[..., ::-1]))[..., ::-1])
+
+
+def sd_mark() -> KnownMark:
+    return KnownMark("sd-dwtDct", _bits(SD_MESSAGE), "Stable Diffusion reference scripts", SD_MESSAGE.hex())
+
+
+def sdxl_mark() -> KnownMark:
+    bits = np.array([int(b) for b in bin(SDXL_MESSAGE)[2:]], dtype=np.uint8)
+    return KnownMark("sdxl-dwtDct", bits, "SDXL / diffusers", f"{SDXL_MESSAGE:012x}")
+
+
+def register_all(register: Callable[..., None]) -> None:
+    register("dwtDct", DwtDctScheme)
+    register("dwtDctSvd", DwtDctSvdScheme)
+    register("rivaGan", RivaGanScheme)
+    register("sd-dwtDct", sd_mark, default_detect=True)
+    register("sdxl-dwtDct", sdxl_mark, default_detect=True)
