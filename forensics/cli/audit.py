@@ -1,11 +1,167 @@
-"""`forensics audit` — placeholder until its issue lands."""
+"""`forensics audit` — the verification of `forensics verify` over whole archives, in parallel and resumable."""
 from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
 
 import typer
 
 
+def _parse_storage_options(items: list[str]) -> dict:
+    out: dict = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--storage-option")
+        node = out
+        parts = key.split(".")  # client_kwargs.endpoint_url=… nests
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        low = value.lower()
+        node[parts[-1]] = True if low == "true" else False if low == "false" else value
+    return out
+
+
 def register(app: typer.Typer) -> None:
-    @app.command("audit", help="(not implemented yet)")
-    def _placeholder():
-        typer.echo("forensics audit: not implemented yet", err=True)
-        raise typer.Exit(2)
+    @app.command("audit")
+    def audit(
+        paths: Optional[List[str]] = typer.Argument(
+            None, metavar="PATH...", show_default=False,
+            help="Files, folders (walked; images and videos recognised by content), globs, or fsspec URLs "
+                 "(s3://bucket/prefix/ …). Optional with --resume."),
+        out: Path = typer.Option(..., "--out", "-o", help="The report: one verify JSON object per line.",
+                                 dir_okay=False),
+        html: Optional[Path] = typer.Option(None, "--html", help="Also write a self-contained HTML report.",
+                                            dir_okay=False),
+        csv: Optional[Path] = typer.Option(None, "--csv", help="Also write a flat CSV.", dir_okay=False),
+        parquet: Optional[Path] = typer.Option(None, "--parquet", help="Also write Parquet (needs pyarrow).",
+                                               dir_okay=False),
+        workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1,
+                                              help="Parallel workers. Default: the CPU cores (local), the "
+                                                   "cluster's CPUs (ray)."),
+        engine: str = typer.Option("local", "--engine", help="local (worker processes) or ray."),
+        ray_address: Optional[str] = typer.Option(None, "--ray-address",
+                                                  help="Ray cluster to join ('auto', 'ray://head:10001'); "
+                                                       "default: start a local Ray for this run."),
+        resume: bool = typer.Option(False, "--resume",
+                                    help="Finish an interrupted audit of the same --out (inputs and options "
+                                         "are taken from its state when no PATH is given)."),
+        force: bool = typer.Option(False, "--force", help="Analyse every file again, ignoring stored results."),
+        timeout_per_file: float = typer.Option(120.0, "--timeout-per-file", min=0,
+                                               help="Seconds before a file is given up (0: no limit)."),
+        memory_per_file: int = typer.Option(2048, "--memory-per-file", min=0,
+                                            help="MiB of memory one file may use in a worker (0: no cap)."),
+        no_detector: bool = typer.Option(False, "--no-detector", help="Skip the synthetic-image detector."),
+        trust_anchors: List[Path] = typer.Option([], "--trust-anchors",
+                                                 help="Extra trust-anchor PEM (repeatable)."),
+        registry: Optional[str] = typer.Option(None, "--registry", help="Manifest repository URL or SQLite path."),
+        allow_network: bool = typer.Option(False, "--allow-network", help="Fetch remote manifests."),
+        storage_option: List[str] = typer.Option([], "--storage-option",
+                                                 help="fsspec option KEY=VALUE for URLs (repeatable), e.g. "
+                                                      "endpoint_url=http://127.0.0.1:9000"),
+        analyser: List[str] = typer.Option([], "--analyser", hidden=True,
+                                           help="Use these analysers (module:Class) instead of the defaults."),
+        html_max_rows: int = typer.Option(5000, "--html-max-rows", min=1,
+                                          help="Rows in the HTML table (charts always count every row)."),
+        json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary table."),
+    ):
+        """Audit many files: one JSON line per input, a summary, optional HTML/CSV/Parquet reports.
+
+        Exit code 0 when every input was processed, 2 when at least one could not be (its row says why).
+        Interrupted (even by kill -9)? Run the same command with --resume.
+        """
+        from rich.console import Console
+
+        from ..analysers import VerifyOptions
+        from ..audit import AuditError, run_audit
+
+        err = Console(stderr=True)
+        if engine not in ("local", "ray"):
+            err.print(f"error: --engine must be local or ray, not {engine!r}")
+            raise typer.Exit(2)
+        if not paths and not resume:
+            err.print("error: give at least one PATH (or --resume)")
+            raise typer.Exit(2)
+        if ray_address and engine != "ray":
+            err.print("error: --ray-address needs --engine ray")
+            raise typer.Exit(2)
+        options = None
+        option_flags = bool(no_detector or trust_anchors or registry or allow_network)
+        if not resume or option_flags:
+            options = VerifyOptions(trust_anchors=[str(p) for p in trust_anchors], registry_url=registry,
+                                    detector=not no_detector, allow_network=allow_network)
+        try:
+            storage_options = _parse_storage_options(storage_option)
+        except typer.BadParameter as exc:
+            err.print(f"error: {exc}", markup=False, highlight=False)
+            raise typer.Exit(2)
+
+        progress_cb, live = None, None
+        if not quiet and err.is_terminal:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                       TimeRemainingColumn)
+
+            live = Progress(TextColumn("auditing"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"),
+                            TimeRemainingColumn(), console=err, transient=False)
+            state = {"task": None, "first": None, "t0": None}
+
+            def progress_cb(done: int, total: int) -> None:
+                import time
+
+                now = time.monotonic()
+                if state["task"] is None:
+                    state["task"] = live.add_task("audit", total=total, completed=done, rate="")
+                    state["first"], state["t0"] = done, now
+                    return
+                dt = now - state["t0"]
+                rate = (done - state["first"]) / dt if dt > 0 else 0.0
+                live.update(state["task"], completed=done, total=total, rate=f"{rate:.1f} files/s")
+
+            live.start()
+        try:
+            summary = run_audit(
+                list(paths or []), out, html=html, csv=csv, parquet=parquet, workers=workers, engine=engine,
+                ray_address=ray_address, resume=resume, options=options, analysers=list(analyser) or None,
+                timeout_per_file=timeout_per_file or None, memory_per_file_mib=memory_per_file or None,
+                storage_options=storage_options, force=force, html_max_rows=html_max_rows,
+                progress=progress_cb)
+        except AuditError as exc:
+            if live:
+                live.stop()
+            err.print(f"error: {exc}", markup=False, highlight=False)
+            raise typer.Exit(2)
+        except KeyboardInterrupt:
+            if live:
+                live.stop()
+            err.print("interrupted: finished files are saved; run the same command with --resume to finish")
+            raise typer.Exit(130)
+        if live:
+            live.stop()
+
+        if json_out:
+            import json
+
+            typer.echo(json.dumps(summary.to_json(), indent=2))
+        if not quiet:
+            _print_summary(err, summary)
+        raise typer.Exit(2 if summary.failed else 0)
+
+
+def _print_summary(console, summary) -> None:
+    from rich.table import Table
+
+    t = Table(title="audit summary", show_header=True, header_style="bold")
+    t.add_column("verdict")
+    t.add_column("files", justify="right")
+    for label, n in sorted(summary.verdicts.items(), key=lambda kv: -kv[1]):
+        t.add_row(label or "?", str(n))
+    console.print(t)
+    if summary.errors:
+        console.print("errors: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.errors.items())))
+    console.print(f"{summary.reported} reported, {summary.processed} analysed now "
+                  f"({summary.files_per_s:.1f} files/s), {summary.reused} reused from the last run, "
+                  f"{summary.skipped} skipped (not images or videos), {summary.elapsed_s:.1f} s")
+    console.print("written: " + ", ".join(f"{v}" for v in summary.outputs.values()), soft_wrap=True,
+                  markup=False, highlight=False)

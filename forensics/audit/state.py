@@ -1,0 +1,207 @@
+"""The audit's memory: one SQLite file beside the report (``REPORT.jsonl.state.sqlite``).
+
+Every input is a row keyed by its identity (absolute local path or URL). A result is committed here the
+moment a worker returns it, before anything else happens, so a ``kill -9`` at any instant loses at most
+the files that were in flight. The report files are then written *from* this table in one pass, to a
+temporary name and renamed into place: the JSONL on disk is always a complete report of some run, and
+every input appears in it exactly once.
+
+The same rows make re-runs incremental: a file whose size and mtime are unchanged, audited with the same
+options, is not opened again; a file whose mtime changed but whose content hash did not is not analysed
+again either (the worker hashes it and the stored result is reused).
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT);
+CREATE TABLE IF NOT EXISTS items (
+    key TEXT PRIMARY KEY,       -- absolute local path or URL: the input's identity
+    scan INTEGER NOT NULL,      -- the scan that last listed it; the report is the rows of the latest scan
+    seq INTEGER NOT NULL,       -- order within that scan (report order)
+    display TEXT NOT NULL,      -- the report's "path"
+    folder TEXT NOT NULL,       -- for the per-folder breakdown
+    source TEXT NOT NULL,       -- local | fsspec | error
+    explicit INTEGER NOT NULL,  -- named by the user (always reported) or found by walking a folder
+    size INTEGER, mtime TEXT,   -- as seen by the latest scan
+    status TEXT,                -- NULL: to do | done | skipped (not media)
+    done_size INTEGER, done_mtime TEXT, done_fp TEXT,  -- what the stored result was computed from
+    sha256 TEXT, label TEXT, error_code TEXT,
+    result TEXT,                -- the verify JSON object
+    thumb BLOB                  -- small JPEG for the HTML report
+);
+CREATE INDEX IF NOT EXISTS items_scan_seq ON items (scan, seq);
+"""
+
+
+@dataclass
+class Item:
+    """One input as found by the scan."""
+
+    key: str
+    display: str
+    folder: str
+    source: str  # local | fsspec | error
+    explicit: bool
+    size: int | None = None
+    mtime: str | None = None
+    error: tuple[str, str] | None = None  # (code, message) when the scan itself failed (bad glob, no backend)
+
+
+@dataclass
+class Todo:
+    """An input that needs a worker; ``known_hash`` set when only the mtime changed."""
+
+    key: str
+    display: str
+    source: str
+    explicit: bool
+    size: int | None
+    mtime: str | None
+    known_hash: str | None
+
+
+def state_path_for(report: str | Path) -> Path:
+    return Path(str(report) + ".state.sqlite")
+
+
+class AuditState:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+        # WAL + synchronous=NORMAL: a commit survives the process being killed (not a power cut), and
+        # costs microseconds, so every result can be its own transaction.
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- meta -----------------------------------------------------------------------------------
+    def get(self, k: str, default=None):
+        row = self.db.execute("SELECT v FROM meta WHERE k=?", (k,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def set(self, **values) -> None:
+        with self.db:
+            self.db.executemany("INSERT INTO meta(k, v) VALUES(?, ?) ON CONFLICT(k) DO UPDATE SET v=excluded.v",
+                                [(k, json.dumps(v)) for k, v in values.items()])
+
+    # -- scan -----------------------------------------------------------------------------------
+    def begin_scan(self) -> int:
+        scan = int(self.get("scan", 0)) + 1
+        self.set(scan=scan, run_state="scanning")
+        return scan
+
+    def add_items(self, scan: int, items: Iterable[Item], batch: int = 2000) -> int:
+        """Record the scan's inputs in order. A key listed twice (overlapping arguments) keeps its first place."""
+        seq = 0
+        buf: list[tuple] = []
+        errors: list[tuple] = []
+
+        def flush():
+            with self.db:
+                self.db.executemany(
+                    "INSERT INTO items(key, scan, seq, display, folder, source, explicit, size, mtime) "
+                    "VALUES(?,?,?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET scan=excluded.scan, "
+                    "seq=excluded.seq, display=excluded.display, folder=excluded.folder, "
+                    "source=excluded.source, explicit=excluded.explicit, size=excluded.size, "
+                    "mtime=excluded.mtime WHERE items.scan != excluded.scan", buf)
+                # scan failures are results already: store them as done error rows
+                for key, row, code in errors:
+                    self.db.execute("UPDATE items SET status='done', result=?, label='error', error_code=?, "
+                                    "done_size=NULL, done_mtime=NULL, done_fp=NULL, sha256=NULL, thumb=NULL "
+                                    "WHERE key=?", (row, code, key))
+            buf.clear()
+            errors.clear()
+
+        from .worker import error_row
+
+        for it in items:
+            buf.append((it.key, scan, seq, it.display, it.folder, it.source, int(it.explicit), it.size, it.mtime))
+            if it.error:
+                errors.append((it.key, json.dumps(error_row(it.display, *it.error)), it.error[0]))
+            seq += 1
+            if len(buf) >= batch:
+                flush()
+        flush()
+        self.set(run_state="auditing")
+        return self.db.execute("SELECT COUNT(*) FROM items WHERE scan=?", (scan,)).fetchone()[0]
+
+    # -- audit ----------------------------------------------------------------------------------
+    def todo(self, scan: int, fp: str, force: bool = False, batch: int = 1000) -> Iterator[Todo]:
+        """Inputs of this scan whose stored result (if any) cannot be reused, in report order."""
+        last = -1
+        while True:
+            rows = self.db.execute(
+                "SELECT seq, key, display, source, explicit, size, mtime, status, done_size, done_mtime, "
+                "done_fp, sha256 FROM items WHERE scan=? AND seq>? AND source != 'error' ORDER BY seq LIMIT ?",
+                (scan, last, batch)).fetchall()
+            if not rows:
+                return
+            for (seq, key, display, source, explicit, size, mtime, status, dsize, dmtime, dfp, sha) in rows:
+                last = seq
+                reusable = status in ("done", "skipped") and dfp == fp and not force
+                if reusable and dsize == size and dmtime == mtime and size is not None:
+                    continue  # unchanged: nothing to do
+                known = sha if reusable and dsize == size and size is not None else None
+                yield Todo(key, display, source, bool(explicit), size, mtime, known)
+
+    def count_todo(self, scan: int, fp: str, force: bool = False) -> int:
+        return sum(1 for _ in self.todo(scan, fp, force))
+
+    def record(self, todo: Todo, fp: str, result: dict) -> None:
+        """Store one worker result (one transaction)."""
+        status = result["status"]
+        with self.db:
+            if status == "unchanged":  # same bytes, new mtime: keep the stored result
+                self.db.execute("UPDATE items SET done_mtime=?, done_size=? WHERE key=?",
+                                (todo.mtime, todo.size, todo.key))
+                return
+            row = result.get("row")
+            err = (row or {}).get("error") or {}
+            self.db.execute(
+                "UPDATE items SET status=?, done_size=?, done_mtime=?, done_fp=?, sha256=?, label=?, "
+                "error_code=?, result=?, thumb=? WHERE key=?",
+                (status, todo.size, todo.mtime, fp, result.get("sha256"),
+                 (row or {}).get("verdict", {}).get("label"), err.get("code"),
+                 json.dumps(row) if row is not None else None, result.get("thumb"), todo.key))
+
+    # -- report ---------------------------------------------------------------------------------
+    def rows(self, scan: int, with_thumbs: bool = False, batch: int = 1000) -> Iterator[tuple[str, str, dict, bytes | None]]:
+        """(key, folder, verify object, thumbnail) for every reported input of the scan, in scan order."""
+        last = -1
+        col = "thumb" if with_thumbs else "NULL"
+        while True:
+            rows = self.db.execute(
+                f"SELECT seq, key, folder, result, {col} FROM items WHERE scan=? AND seq>? AND status='done' "
+                "ORDER BY seq LIMIT ?", (scan, last, batch)).fetchall()
+            if not rows:
+                return
+            for seq, key, folder, result, thumb in rows:
+                last = seq
+                yield key, folder, json.loads(result), thumb
+
+    def counts(self, scan: int) -> dict:
+        q = self.db.execute
+        total = q("SELECT COUNT(*) FROM items WHERE scan=?", (scan,)).fetchone()[0]
+        skipped = q("SELECT COUNT(*) FROM items WHERE scan=? AND status='skipped'", (scan,)).fetchone()[0]
+        labels = dict(q("SELECT label, COUNT(*) FROM items WHERE scan=? AND status='done' GROUP BY label",
+                        (scan,)).fetchall())
+        errors = dict(q("SELECT error_code, COUNT(*) FROM items WHERE scan=? AND status='done' "
+                        "AND error_code IS NOT NULL GROUP BY error_code", (scan,)).fetchall())
+        pending = q("SELECT COUNT(*) FROM items WHERE scan=? AND status IS NULL", (scan,)).fetchone()[0]
+        return {"inputs": total, "reported": sum(labels.values()), "skipped": skipped, "pending": pending,
+                "verdicts": labels, "errors": errors}
+
+    def forget_unlisted(self, scan: int) -> None:
+        """Drop inputs that the latest complete scan no longer lists (deleted or moved files)."""
+        with self.db:
+            self.db.execute("DELETE FROM items WHERE scan != ?", (scan,))
