@@ -95,6 +95,14 @@ def rule_other_watermarks(r: Report) -> list[str]:
     return out
 
 
+def rule_credentials_unchecked(r: Report) -> list[str]:
+    c = r.credentials
+    if c and c.present and c.state is None and not c.recovered_from:
+        detail = "; ".join(s.explanation for s in c.statuses) or "unreadable manifest"
+        return [f"Content Credentials are present but could not be checked: {detail}"]
+    return []
+
+
 def rule_detector_context(r: Report) -> list[str]:
     d = r.detector
     if d and d.label != "synthetic":
@@ -117,6 +125,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule("ai-generated", rule_metadata_ai),
     Rule("likely-synthetic", rule_detector_synthetic),
     Rule(None, rule_other_watermarks),
+    Rule(None, rule_credentials_unchecked),
     Rule(None, rule_detector_context),
 )
 
@@ -134,5 +143,10 @@ def decide(report: Report, rules: tuple[Rule, ...] = DEFAULT_RULES) -> Verdict:
             reasons.extend(fired)
     if label is None:
         label = "no-evidence"
-        reasons.insert(0, "no Content Credentials, no known watermark and no detector evidence of synthesis")
+        c = report.credentials
+        if c is not None and c.present:  # present but unreadable/remote: do not claim there are none
+            reasons.insert(0, "no validated Content Credentials, no known watermark and no detector evidence "
+                              "of synthesis")
+        else:
+            reasons.insert(0, "no Content Credentials, no known watermark and no detector evidence of synthesis")
     return Verdict(label, reasons)

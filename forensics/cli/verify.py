@@ -1,11 +1,120 @@
-"""`forensics verify` — placeholder until its issue lands."""
+"""`forensics verify PATH...` — credentials, watermarks, detector, metadata and one verdict per file."""
 from __future__ import annotations
+
+import os
+from typing import List, Optional
 
 import typer
 
+# --fail-on groups; any verdict label is accepted as well
+FAIL_ON_GROUPS = {
+    "synthetic": {"ai-generated", "likely-synthetic"},
+    "invalid": {"tampered"},
+}
+VERDICT_LABELS = ("ai-generated", "likely-synthetic", "authentic-credentials", "tampered", "no-evidence", "error")
+
+
+def parse_fail_on(value: str | None) -> set[str]:
+    """Verdict labels that make the command exit 1. ``synthetic`` = ai-generated|likely-synthetic,
+    ``invalid`` = tampered, or any verdict label itself; comma-separated."""
+    labels: set[str] = set()
+    for part in (value or "").split(","):
+        part = part.strip().lower()
+        if not part:
+            continue
+        if part in FAIL_ON_GROUPS:
+            labels |= FAIL_ON_GROUPS[part]
+        elif part in VERDICT_LABELS:
+            labels.add(part)
+        else:
+            raise typer.BadParameter(
+                f"unknown value {part!r}; use synthetic, invalid or a verdict label "
+                f"({', '.join(VERDICT_LABELS)})", param_hint="--fail-on")
+    return labels
+
 
 def register(app: typer.Typer) -> None:
-    @app.command("verify", help="(not implemented yet)")
-    def _placeholder():
-        typer.echo("forensics verify: not implemented yet", err=True)
-        raise typer.Exit(2)
+    @app.command("verify")
+    def verify(
+        paths: List[str] = typer.Argument(..., metavar="PATH...", show_default=False,
+                                          help="Images or videos to verify (JPEG, PNG, WebP, TIFF, AVIF, GIF, MP4, MOV)."),
+        json_out: bool = typer.Option(False, "--json", help="Print a JSON array, one object per input."),
+        trust_anchors: List[str] = typer.Option([], "--trust-anchors", metavar="PEM",
+                                                help="Extra trust-anchor PEM bundle (repeatable), e.g. the C2PA trust list."),
+        registry: Optional[str] = typer.Option(None, "--registry", metavar="URL",
+                                               help="Manifest repository (SQLAlchemy URL or SQLite path)."),
+        no_detector: bool = typer.Option(False, "--no-detector", help="Skip the synthetic-image detector (fast path)."),
+        allow_network: bool = typer.Option(False, "--allow-network",
+                                           help="Allow fetching remote manifests and OCSP (offline by default)."),
+        fail_on: Optional[str] = typer.Option(None, "--fail-on", metavar="LIST",
+                                              help="Exit 1 if a verdict matches: synthetic (ai-generated, likely-synthetic), "
+                                                   "invalid (tampered), or any verdict label; comma-separated."),
+    ):
+        """Where did this come from, and did a machine make it?
+
+        Exit codes: 0 every input processed, 1 a --fail-on verdict matched, 2 usage error or an input failed.
+        """
+        fail_labels = parse_fail_on(fail_on)
+        code = run_verify(paths, json_out=json_out, trust_anchors=trust_anchors, registry=registry,
+                          detector=not no_detector, allow_network=allow_network, fail_labels=fail_labels)
+        raise typer.Exit(code)
+
+
+def _err(message: str) -> None:
+    typer.echo(f"forensics verify: {message}", err=True)
+
+
+def run_verify(paths: list[str], *, json_out: bool = False, trust_anchors: list[str] | None = None,
+               registry: str | None = None, detector: bool = True, allow_network: bool = False,
+               fail_labels: set[str] | None = None) -> int:
+    import json
+    import sys
+
+    from ..analysers import VerifyOptions
+    from ..config import trust_anchor_paths
+    from ..errors import ForensicsError
+    from ..provenance.credentials import load_trust_anchors
+    from ..report import ErrorInfo, Report, Verdict
+
+    try:  # bad anchors are a usage error: say so once, before any file is read
+        load_trust_anchors(trust_anchor_paths(trust_anchors or []))
+    except ForensicsError as exc:
+        _err(exc.message)
+        return 2
+    options = VerifyOptions(trust_anchors=list(trust_anchors or []), registry_url=registry, detector=detector,
+                            allow_network=allow_network)
+    try:
+        from ..verify import Verifier
+
+        verifier = Verifier(options)
+    except ForensicsError as exc:
+        _err(exc.message)
+        return 2
+
+    reports: list[Report] = []
+    console = None
+    if not json_out:
+        from rich.console import Console
+
+        from .render import render_report
+
+        console = Console(highlight=False)
+    for p in paths:
+        try:
+            report = verifier.verify(p)
+        except Exception as exc:  # never a traceback: the file gets an error entry, the others go on
+            if os.environ.get("FORENSICS_DEBUG"):
+                raise
+            report = Report(path=p, error=ErrorInfo("internal", f"{type(exc).__name__}: {exc}"))
+            report.verdict = Verdict("error", [report.error.message])
+        reports.append(report)
+        if console is not None:  # stream the terminal report as files finish
+            console.print(render_report(report), highlight=False)
+    if json_out:
+        sys.stdout.write(json.dumps([r.to_json() for r in reports], indent=2, ensure_ascii=False, default=str))
+        sys.stdout.write("\n")
+    if any(r.error is not None for r in reports):
+        return 2
+    if fail_labels and any(r.verdict and r.verdict.label in fail_labels for r in reports):
+        return 1
+    return 0

@@ -66,7 +66,8 @@ def _name(cn: str):
 
 
 def _cert(subject_cn, subject_key, issuer_name, issuer_key, *, ca: bool, path_len: int | None,
-          days: int, leaf: bool = False, issuer_ski=None):
+          days: int, leaf: bool = False, issuer_ski=None,
+          ekus: tuple[str, ...] = (EMAIL_PROTECTION_OID, C2PA_CLAIM_SIGNING_OID)):
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.x509.oid import ObjectIdentifier
@@ -92,8 +93,7 @@ def _cert(subject_cn, subject_key, issuer_name, issuer_key, *, ca: bool, path_le
                                           key_encipherment=False, data_encipherment=False, key_agreement=False,
                                           key_cert_sign=False, crl_sign=False, encipher_only=False,
                                           decipher_only=False), critical=True)
-        b = b.add_extension(x509.ExtendedKeyUsage([ObjectIdentifier(EMAIL_PROTECTION_OID),
-                                                   ObjectIdentifier(C2PA_CLAIM_SIGNING_OID)]), critical=False)
+        b = b.add_extension(x509.ExtendedKeyUsage([ObjectIdentifier(o) for o in ekus]), critical=False)
     if issuer_ski is not None:
         b = b.add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski),
                             critical=False)
@@ -138,10 +138,12 @@ def register_trust_anchor(pem: bytes, bundle: Path | None = None, *, replace: by
     return bundle
 
 
-def init_pki(directory: str | Path | None = None, *, force: bool = False, days: int = 730) -> TestPKI:
+def init_pki(directory: str | Path | None = None, *, force: bool = False, days: int = 730,
+             leaf_ekus: tuple[str, ...] = (EMAIL_PROTECTION_OID, C2PA_CLAIM_SIGNING_OID)) -> TestPKI:
     """Generate the test PKI in ``directory`` (default ``$FORENSICS_HOME/keys``) and register its root.
 
-    Refuses to overwrite an existing PKI unless ``force``.
+    Refuses to overwrite an existing PKI unless ``force``. ``leaf_ekus`` exists for tests of other
+    certificate profiles (documentSigning-only signers, for example).
     """
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography import x509
@@ -164,7 +166,7 @@ def init_pki(directory: str | Path | None = None, *, force: bool = False, days: 
                   days=days * 3, issuer_ski=root_ski)
     int_ski = inter.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     leaf = _cert("forensics-suite TEST signer", leaf_key, inter.subject, int_key, ca=False, path_len=None,
-                 days=days, leaf=True, issuer_ski=int_ski)
+                 days=days, leaf=True, issuer_ski=int_ski, ekus=tuple(leaf_ekus))
 
     _write(d / ROOT_CERT, _pem(root))
     _write(d / ROOT_KEY, _key_pem(root_key), secret=True)

@@ -140,8 +140,12 @@ def manifest_definition(*, title: str | None, actions: list[dict] | None, digita
 def _context(thumbnail: bool):
     import c2pa
 
-    # Signing must not depend on the reader's trust list: trust is judged when verifying, not here.
+    from .credentials import ALLOWED_EKUS
+
+    # Signing must not depend on the reader's trust list (trust is judged when verifying), but c2pa's
+    # post-sign check must accept the same signer EKUs as our reader (documentSigning included).
     return c2pa.Context.from_dict({"builder": {"thumbnail": {"enabled": bool(thumbnail)}},
+                                   "trust": {"trust_config": "\n".join(ALLOWED_EKUS) + "\n"},
                                    "verify": {"verify_trust": False, "remote_manifest_fetch": False}})
 
 
