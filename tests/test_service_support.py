@@ -1,0 +1,118 @@
+"""Helpers for the service tests (no tests here): a fake generator and a uvicorn server on loopback."""
+from __future__ import annotations
+
+import io
+import socket
+import threading
+import time
+import uuid
+
+import pytest
+
+
+class FakeGenerator:
+    """Stands in for forensics.generate's generator where the model itself is not under test. It honours
+    the progress callback (so cancellation can be tested) and can be held on a gate."""
+
+    model_id = "fake/model@1"
+    has_safety_checker = False
+
+    def __init__(self, gate: threading.Event | None = None, fail: BaseException | None = None,
+                 step_s: float = 0.0, steps: int = 4):
+        self.gate, self.fail, self.step_s, self.steps = gate, fail, step_s, steps
+        self.calls: list[dict] = []
+        self.aborted = 0
+
+    def request_factory(self, **params):
+        return params
+
+    def generate(self, request, progress=None):
+        from PIL import Image
+
+        from forensics.generate.types import GeneratedImage
+
+        self.calls.append(request)
+        try:
+            if self.gate is not None:
+                while not self.gate.wait(0.02):
+                    if progress:
+                        progress(0, self.steps)
+            for i in range(self.steps):
+                if self.step_s:
+                    time.sleep(self.step_s)
+                if progress:
+                    progress(i + 1, self.steps)
+        except BaseException:
+            self.aborted += 1
+            raise
+        if self.fail is not None:
+            raise self.fail
+        buf = io.BytesIO()
+        Image.new("RGB", (32, 32), (10, 120, 200)).save(buf, "PNG")
+        return [GeneratedImage(data=buf.getvalue(), media_type="image/png",
+                               manifest_id=f"urn:c2pa:{uuid.uuid4()}", watermark="0123456789ab",
+                               seed=request.get("seed") or 0, width=32, height=32, manifest={"title": "fake"})]
+
+
+class LiveServer:
+    """uvicorn on 127.0.0.1 with a free port, in a thread (lifespan included)."""
+
+    def __init__(self, app):
+        import uvicorn
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(15)
+        self.sock.close()
+
+
+def jpeg_bytes(size=(64, 64), color=(200, 30, 30)) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def png_noise(size=(96, 96), seed=0) -> bytes:
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def make_app(tmp_path):
+    """make_app(generator=..., **settings) -> (app, store, api key with both scopes)."""
+    from forensics.service import ServiceSettings, create_app
+
+    made = []
+
+    def _make(generator=None, **overrides):
+        settings = ServiceSettings.load(**{"detector": False, **overrides})
+        app = create_app(settings, generator=generator if generator is not None else FakeGenerator())
+        token, _ = app.state.store.create_api_key("desk" + "-2" * len(made), ["generate", "verify"])
+        made.append(app)
+        return app, app.state.store, token
+
+    return _make
