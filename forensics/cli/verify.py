@@ -108,8 +108,8 @@ def run_verify(paths: list[str], *, json_out: bool = False, trust_anchors: list[
             report = Report(path=p, error=ErrorInfo("internal", f"{type(exc).__name__}: {exc}"))
             report.verdict = Verdict("error", [report.error.message])
         reports.append(report)
-        if console is not None:  # stream the terminal report as files finish
-            console.print(render_report(report), highlight=False)
+        if console is not None:  # stream the terminal report as files finish; errors stay on one line
+            console.print(render_report(report), highlight=False, soft_wrap=report.error is not None)
     if json_out:
         sys.stdout.write(json.dumps([r.to_json() for r in reports], indent=2, ensure_ascii=False, default=str))
         sys.stdout.write("\n")

@@ -163,24 +163,46 @@ def _statuses_from_results(results: dict | None) -> list[Status]:
     return out
 
 
-def _ingredient_state(ing: dict) -> str | None:
+def _codes(bucket: dict | None, kind: str) -> set[str]:
+    return {x.get("code") for x in (bucket or {}).get(kind) or [] if isinstance(x, dict)}
+
+
+def _ingredient_state(ing: dict, delta: dict | None) -> str | None:
+    """State of an ingredient's manifest: what was recorded when it was added, corrected by the deltas c2pa
+    computes now (with today's trust settings). Trusted only on positive evidence."""
     res = ing.get("validation_results")
-    if isinstance(res, dict):
-        fails = [s.get("code") for s in (res.get("activeManifest") or {}).get("failure") or []]
-        if any(c not in TRUST_FAILURES for c in fails):
-            return "Invalid"
-        trusted = any(s.get("code") == "signingCredential.trusted"
-                      for s in (res.get("activeManifest") or {}).get("success") or [])
-        return "Trusted" if trusted and not fails else "Valid"
-    status = ing.get("validation_status")
-    if isinstance(status, list):
-        return "Invalid" if any(s.get("code") not in TRUST_FAILURES for s in status if isinstance(s, dict)) else "Valid"
+    recorded = (res.get("activeManifest") if isinstance(res, dict) else None) or {}
+    fails = _codes(recorded, "failure") | _codes(delta, "failure")
+    if isinstance(ing.get("validation_status"), list):  # older stores: failures only
+        fails |= {x.get("code") for x in ing["validation_status"] if isinstance(x, dict)}
+    if any(c not in TRUST_FAILURES for c in fails):
+        return "Invalid"
+    if fails & TRUST_FAILURES:
+        return "Valid"
+    if "signingCredential.trusted" in (_codes(recorded, "success") | _codes(delta, "success")):
+        return "Trusted"
+    return "Valid"
+
+
+def _delta_for(ing: dict, deltas: list[dict]) -> dict | None:
+    label, mid = ing.get("label"), ing.get("active_manifest")
+    for d in deltas:
+        uri = str(d.get("ingredientAssertionURI") or "")
+        if label and uri.endswith("/" + label):
+            return d.get("validationDeltas")
+    for d in deltas:  # fall back to the ingredient's manifest id in the status URLs
+        vd = d.get("validationDeltas") or {}
+        if mid and any(f"/c2pa/{mid}" in str(x.get("url")) for k in ("success", "failure", "informational")
+                       for x in vd.get(k) or [] if isinstance(x, dict)):
+            return vd
     return None
 
 
 def _ingredient_tree(store: dict, manifest: dict, depth: int, seen: set[str]) -> list[dict]:
     out = []
     manifests = store.get("manifests") or {}
+    # c2pa re-validates the active manifest's direct ingredients and reports the differences as deltas
+    deltas = ((store.get("validation_results") or {}).get("ingredientDeltas") or []) if depth == 0 else []
     for ing in manifest.get("ingredients") or []:
         if not isinstance(ing, dict):
             continue
@@ -190,7 +212,7 @@ def _ingredient_tree(store: dict, manifest: dict, depth: int, seen: set[str]) ->
             "format": ing.get("format"),
             "relationship": ing.get("relationship"),
             "manifest_id": mid,
-            "state": _ingredient_state(ing) if mid else None,
+            "state": _ingredient_state(ing, _delta_for(ing, deltas)) if mid else None,
             "digital_source_type": None,
             "claim_generator": None,
             "signer": None,
