@@ -13,9 +13,15 @@
   };
   let previewUrl = null;
 
+  // Bidi overrides and zero-width characters in a file's strings could make text read differently from
+  // what it is ("gpj.exe" tricks): show them as visible code points instead.
+  const INVISIBLE = /[\u200B-\u200F\u202A-\u202E\u2066-\u2069\uFEFF]/g;
+  function visible(text) {
+    return String(text).replace(INVISIBLE, (c) => "[U+" + c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0") + "]");
+  }
   function el(tag, text, cls) {
     const e = document.createElement(tag);
-    if (text !== undefined && text !== null) e.textContent = String(text);
+    if (text !== undefined && text !== null) e.textContent = visible(text);
     if (cls) e.className = cls;
     return e;
   }
@@ -29,7 +35,7 @@
 
   function setStatus(text, isError) {
     const s = $("status");
-    s.textContent = text || "";
+    s.textContent = visible(text || "");
     s.classList.toggle("error", !!isError);
   }
 
@@ -64,14 +70,16 @@
       summary += " The manifest was recovered from the repository through the " + c.recovered_from +
         ": this copy had lost its embedded credentials.";
     }
-    $("c2pa-summary").textContent = summary;
+    $("c2pa-summary").textContent = visible(summary);
     const s = c.signer || {};
     field(dl, "Title", c.title);
     field(dl, "Signed by", [s.organization, s.common_name].filter(Boolean).join(" — ") || null);
     field(dl, "Issuer", s.issuer);
     field(dl, "Signed at", c.signed_at);
     field(dl, "Made with", c.claim_generator);
-    field(dl, "Source type", shortType(c.digital_source_type) + (c.ai_generated ? " (generative AI)" : ""));
+    if (c.digital_source_type) {
+      field(dl, "Source type", shortType(c.digital_source_type) + (c.ai_generated ? " (generative AI)" : ""));
+    }
     field(dl, "Actions", c.actions);
     field(dl, "Manifest", c.manifest_id);
     field(dl, "Recovered via", c.recovered_from);
@@ -137,7 +145,7 @@
 
   function render(report) {
     $("result").hidden = false;
-    $("filename").textContent = report.path || "";
+    $("filename").textContent = visible(report.path || "");
     const v = report.verdict || { label: "error", reasons: [] };
     const badge = $("verdict");
     badge.className = "verdict" + (LABELS[v.label] ? " " + v.label : "");
