@@ -1,11 +1,154 @@
-"""`forensics detect` — placeholder until its issue lands."""
+"""`forensics detect train|eval|score` — the synthetic-image detector."""
 from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
 
 import typer
 
 
+def _err(msg: str) -> None:
+    typer.echo(f"error: {msg}", err=True)
+
+
 def register(app: typer.Typer) -> None:
-    @app.command("detect", help="(not implemented yet)")
-    def _placeholder():
-        typer.echo("forensics detect: not implemented yet", err=True)
-        raise typer.Exit(2)
+    detect = typer.Typer(name="detect", no_args_is_help=True,
+                         help="The synthetic-image detector: train it, evaluate it, score files.")
+    app.add_typer(detect, name="detect")
+
+    @detect.command("train")
+    def train_cmd(
+        data: List[Path] = typer.Option(..., "--data", help="Dataset folder (labels.csv, 0_real/1_fake or "
+                                        "ai/nature layout). Repeatable. Its real photos are the training reals."),
+        out: Path = typer.Option(..., "--out", help="Output folder for model.onnx + model.json."),
+        taesd_dir: Optional[Path] = typer.Option(None, "--taesd-dir", envvar="FORENSICS_TAESD_DIR",
+                                                 help="Folder with taef2_encoder.pth/taef2_decoder.pth."),
+        builders: str = typer.Option("taef2,nearest,bilinear,bicubic,deconv,pixelshuffle", "--builders",
+                                     help="Fake builders, comma-separated."),
+        front_end: str = typer.Option("npr", "--front-end", help="rgb | highpass | npr"),
+        backbone: str = typer.Option("resnet_tiny", "--backbone", help="Any timm model name."),
+        steps: Optional[int] = typer.Option(None, "--steps", help="Default: 1500 on CPU, 6000 on GPU."),
+        batch: Optional[int] = typer.Option(None, "--batch", help="Default: 64 on CPU, 256 on GPU."),
+        max_minutes: float = typer.Option(25.0, "--max-minutes", help="Wall-clock cap on the training loop."),
+        patch: int = typer.Option(64, "--patch"),
+        region: int = typer.Option(256, "--region", help="Cached region size per photo."),
+        max_photos: Optional[int] = typer.Option(None, "--max-photos", help="Cap photos per split (quick runs)."),
+        device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
+        threads: int = typer.Option(2, "--threads"),
+        seed: int = typer.Option(0, "--seed"),
+        cache_dir: Path = typer.Option(Path("runs/detector/cache"), "--cache-dir"),
+    ):
+        """Train the detector, calibrate it on held-out photos, export ONNX + model card."""
+        import logging
+
+        from ..errors import ForensicsError
+
+        logging.basicConfig(level=logging.WARNING)
+        try:
+            import torch
+
+            from ..detect.train import TrainConfig, train
+
+            gpu = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+            cfg = TrainConfig(data=[str(d) for d in data], out=str(out), taesd_dir=str(taesd_dir) if taesd_dir else None,
+                              builders=[b.strip() for b in builders.split(",") if b.strip()], front_end=front_end,
+                              backbone=backbone, steps=steps or (6000 if gpu else 1500), batch=batch or (256 if gpu else 64),
+                              max_minutes=max_minutes, patch=patch, region=region, max_photos=max_photos,
+                              device=device, threads=threads, seed=seed, cache_dir=str(cache_dir))
+            train(cfg, progress=lambda m: typer.echo(m, err=True))
+        except (ValueError, FileNotFoundError, ForensicsError, RuntimeError) as exc:
+            _err(str(exc))
+            raise typer.Exit(2)
+        typer.echo(str(out))
+
+    @detect.command("eval")
+    def eval_cmd(
+        data: List[Path] = typer.Option(..., "--data", help="Dataset folder(s) with real and/or fake images."),
+        model: Optional[Path] = typer.Option(None, "--model", help="Model folder (default: the shipped model)."),
+        robustness: bool = typer.Option(False, "--robustness", help="Also JPEG 75/50, resize 0.5, blur σ=1."),
+        out: Path = typer.Option(Path("runs/detector/eval"), "--out", help="Folder for eval.json/eval.md/roc.png."),
+        all_reals: bool = typer.Option(False, "--all-reals", help="Keep reals the model was trained on "
+                                       "(default: only photos held out of training)."),
+        crop: int = typer.Option(512, "--crop", help="Centre crop before the JPEG q90 protocol."),
+        as_json: bool = typer.Option(False, "--json", help="Print the JSON result instead of the table."),
+    ):
+        """AUC, AP, accuracy, TPR at 1%/0.1% FPR, per source (and under perturbations)."""
+        from ..detect.evaluate import evaluate, to_markdown, write_outputs
+        from ..detect.inference import Detector, DetectorModelError
+
+        try:
+            det = Detector.from_pretrained(model)
+            result = evaluate(det, [str(d) for d in data], robustness=robustness, heldout_only=not all_reals,
+                              crop=crop, progress=lambda m: typer.echo(m, err=True))
+        except (ValueError, DetectorModelError, FileNotFoundError) as exc:
+            _err(str(exc))
+            raise typer.Exit(2)
+        if result["n_real"] == 0 or result["n_fake"] == 0:
+            _err(f"need both classes to evaluate (real {result['n_real']}, synthetic {result['n_fake']})")
+            raise typer.Exit(2)
+        paths = write_outputs(result, out)
+        if as_json:
+            typer.echo(json.dumps({k: v for k, v in result.items() if k != "_scores"}, indent=2))
+        else:
+            typer.echo(to_markdown(result))
+            typer.echo("wrote " + ", ".join(str(p) for p in paths.values()), err=True)
+        raise typer.Exit(2 if result["errors"] else 0)
+
+    @detect.command("score")
+    def score_cmd(
+        files: List[Path] = typer.Argument(..., help="Images or videos."),
+        model: Optional[Path] = typer.Option(None, "--model", help="Model folder (default: the shipped model)."),
+        as_json: bool = typer.Option(False, "--json", help="JSON array output."),
+        max_frames: int = typer.Option(16, "--max-frames", help="Frames sampled per video."),
+    ):
+        """Probability that each file is synthetic, from the detector alone."""
+        from ..detect.analyser import DetectorAnalyser
+        from ..errors import ForensicsError, MediaError
+        from ..media import Media
+
+        analyser = DetectorAnalyser(str(model) if model else None)
+        try:
+            analyser.detector
+        except ForensicsError as exc:
+            _err(exc.message)
+            raise typer.Exit(2)
+        rows, failed = [], False
+        for f in files:
+            row = {"path": str(f), "error": None, "detector": None, "frames": None}
+            try:
+                media = Media.open(f)
+                if media.is_image:
+                    findings = [analyser.analyse(media, _Ctx(max_frames))]
+                elif media.is_video:
+                    findings = analyser.analyse_video(media, max_frames)
+                else:
+                    raise MediaError(f"{f}: not an image or video", code="unsupported")
+                for fi in findings:
+                    row[fi.key] = fi.to_json()
+            except MediaError as exc:
+                row["error"] = {"code": exc.code, "message": exc.message}
+                failed = True
+            rows.append(row)
+        if as_json:
+            typer.echo(json.dumps(rows, indent=2))
+        else:
+            for r in rows:
+                if r["error"]:
+                    typer.echo(f"{r['path']}: error: {r['error']['message']}")
+                else:
+                    d = r["detector"]
+                    extra = f", {r['frames']['sampled']} frames" if r["frames"] else ""
+                    typer.echo(f"{r['path']}: {d['label']} (p={d['probability_synthetic']:.3f}, "
+                               f"threshold {d['threshold']:.3f}{extra})")
+        raise typer.Exit(2 if failed else 0)
+
+
+class _Ctx:
+    """Minimal analysis context for `detect score` (the analyser only reads options.max_frames)."""
+
+    def __init__(self, max_frames: int):
+        from ..analysers import VerifyOptions
+
+        self.options = VerifyOptions(max_frames=max_frames)
+        self.findings, self.cache = {}, {}

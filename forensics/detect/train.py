@@ -1,0 +1,246 @@
+"""Training: cached real/fake regions → paired, format-equalised patches → timm backbone → ONNX + model card.
+
+One call of :func:`train` reproduces a shipped model (``forensics detect train`` wraps it). Imports torch;
+never imported by ``forensics verify``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..datasets import group_split, load_dataset
+from ..datasets.augment import AugmentConfig, blur, jpeg
+from ..datasets.splits import DEFAULT_FRACTIONS
+from .cache import build_region_cache, load_cache, save_cache
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    data: list[str]  # dataset folders (labels.csv, ForenSynths or GenImage layout)
+    out: str = "runs/detector/model"
+    taesd_dir: str | None = None  # folder with taef2_encoder.pth / taef2_decoder.pth
+    builders: list[str] = field(default_factory=lambda: ["taef2", "nearest", "bilinear", "bicubic", "deconv",
+                                                         "pixelshuffle"])
+    region: int = 256
+    patch: int = 64
+    front_end: str = "npr"
+    backbone: str = "resnet_tiny"
+    batch: int = 64  # half real, half fake
+    steps: int = 1500
+    max_minutes: float = 25.0  # wall-clock cap on the optimisation loop
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    seed: int = 0
+    threads: int = 2
+    device: str = "auto"  # auto | cpu | cuda
+    cache_dir: str = "runs/detector/cache"
+    max_photos: int | None = None  # cap per split (tests, quick runs)
+    target_fpr: float = 0.01
+    topk_frac: float = 0.5
+    max_patches: int = 64
+    name: str = "forensics-npr-tiny"
+    version: str = "1"
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+def _cache_key(cfg: TrainConfig, split: str, n: int) -> Path:
+    tag = "-".join(cfg.builders)
+    return Path(cfg.cache_dir) / f"{split}_r{cfg.region}_{tag}_n{n}_s{cfg.seed}.npz"
+
+
+def prepare_regions(cfg: TrainConfig, progress: Callable[[str], None] = print) -> dict[str, dict]:
+    """Load the data, split by photo, build (or reuse) the cached regions for train and calib."""
+    from ..datasets.builders import default_builders
+
+    samples = [s for d in cfg.data for s in load_dataset(d)]
+    reals = [s for s in samples if s.label == 0]
+    if not reals:
+        raise ValueError("no real images in --data (the fakes are synthesised from reals)")
+    splits = group_split(reals, seed=cfg.seed)
+    builders = None
+    out = {}
+    for split in ("train", "calib"):
+        items = splits[split][: cfg.max_photos] if cfg.max_photos else splits[split]
+        if not items:
+            raise ValueError(f"the {split} split is empty; give more real images")
+        path = _cache_key(cfg, split, len(items))
+        if path.is_file():
+            progress(f"reusing cached regions {path}")
+            out[split] = load_cache(path)
+            continue
+        builders = builders or default_builders(cfg.taesd_dir, cfg.builders)
+        t = time.time()
+        cache = build_region_cache(items, builders, cfg.region, seed=cfg.seed + (split == "calib"),
+                                   progress=lambda i, n: progress(f"{split}: {i}/{n} photos, {time.time() - t:.0f}s")
+                                   if i % 50 == 0 or i == n else None)
+        save_cache(cache, path)
+        out[split] = cache
+    out["_splits"] = {k: [s.group for s in v] for k, v in splits.items()}
+    given = [s for s in samples if s.label == 1]
+    if given:
+        log.info("%d labelled fakes in --data are not used for training (fakes are synthesised from reals)", len(given))
+    return out
+
+
+def _fake_keys(cache: dict) -> list[str]:
+    return sorted(k for k in cache if k.startswith("fake:"))
+
+
+def _photometric(p: np.ndarray, rng: np.random.Generator, a: AugmentConfig) -> np.ndarray:
+    if rng.random() < a.blur_p:
+        p = blur(p, float(rng.uniform(*a.blur_sigma)))
+    if rng.random() < a.jpeg_p:
+        p = jpeg(p, int(rng.integers(a.jpeg_quality[0], a.jpeg_quality[1] + 1)))
+    return p
+
+
+def sample_batch(cache: dict, n_pairs: int, patch: int, rng: np.random.Generator, a: AugmentConfig):
+    """n_pairs real patches and, at the same positions of the same photos, n_pairs fake patches (random
+    builder each). Geometry is shared; photometric augmentations are drawn independently per patch from
+    the same distribution for both classes."""
+    import cv2
+
+    reals = cache["real"]
+    keys = _fake_keys(cache)
+    n, r = reals.shape[0], reals.shape[1]
+    xs, ys = [], []
+    for _ in range(n_pairs):
+        j = int(rng.integers(n))
+        fake = cache[keys[int(rng.integers(len(keys)))]][j]
+        size = patch
+        if rng.random() < a.resize_p:
+            size = int(np.clip(round(patch / rng.uniform(*a.resize_scale)), 16, r))
+        y0, x0 = int(rng.integers(0, r - size + 1)), int(rng.integers(0, r - size + 1))
+        for img, lab in ((reals[j], 0.0), (fake, 1.0)):
+            p = img[y0:y0 + size, x0:x0 + size]
+            if size != patch:
+                p = cv2.resize(p, (patch, patch), interpolation=cv2.INTER_AREA if size > patch else cv2.INTER_CUBIC)
+            xs.append(_photometric(np.ascontiguousarray(p), rng, a))
+            ys.append(lab)
+    x = np.stack(xs).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+    return x, np.array(ys, np.float32)
+
+
+def calibration_set(cache: dict, rng: np.random.Generator, qualities=(70, 80, 90, 95, 100)):
+    """Image-level calibration inputs: every calib region, real and each fake, JPEG at a random quality
+    from ``qualities`` (100 = no re-encoding). Returns (images, labels, sources)."""
+    imgs, labels, sources = [], [], []
+    for key in ["real"] + _fake_keys(cache):
+        for im in cache[key]:
+            q = int(rng.choice(qualities))
+            imgs.append(jpeg(im, q) if q < 100 else im)
+            labels.append(0 if key == "real" else 1)
+            sources.append(key.removeprefix("fake:"))
+    return imgs, np.array(labels), sources
+
+
+def fit_calibration(logits: np.ndarray, labels: np.ndarray, target_fpr: float) -> dict:
+    """Platt scaling (scikit-learn logistic regression on the aggregated logit), then the threshold that
+    gives ``target_fpr`` on the calibration reals; the 'uncertain' band starts at 10% FPR."""
+    from sklearn.linear_model import LogisticRegression
+
+    lr = LogisticRegression(class_weight="balanced", C=10.0).fit(logits.reshape(-1, 1), labels)
+    a, b = float(lr.coef_[0, 0]), float(lr.intercept_[0])
+    probs = 1.0 / (1.0 + np.exp(-(a * logits + b)))
+    real = np.sort(probs[labels == 0])
+    thr = float(np.quantile(real, 1.0 - target_fpr, method="higher")) + 1e-6
+    low = float(np.quantile(real, 0.90, method="higher"))
+    return {"a": a, "b": b, "threshold": min(thr, 0.999999), "uncertain_below": min(low, thr), "probs": probs}
+
+
+def _device(cfg: TrainConfig):
+    import torch
+
+    if cfg.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(cfg.device)
+
+
+def train(cfg: TrainConfig, progress: Callable[[str], None] = print) -> Path:
+    """Train, calibrate, export. Returns the output folder (model.onnx + model.json)."""
+    import torch
+
+    from .inference import Detector
+    from .metrics import binary_metrics
+    from .model import DetectorNet, export_onnx
+
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    rng = np.random.default_rng(cfg.seed)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.time()
+    data = prepare_regions(cfg, progress)
+    dev = _device(cfg)
+    model = DetectorNet(cfg.front_end, cfg.backbone).to(dev)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    progress(f"training {cfg.front_end}/{cfg.backbone} on {dev}: {data['train']['real'].shape[0]} photos × "
+             f"{1 + len(_fake_keys(data['train']))} versions, {cfg.steps} steps of {cfg.batch}")
+    t_loop, step, ema = time.time(), 0, None
+    model.train()
+    for step in range(1, cfg.steps + 1):
+        x, y = sample_batch(data["train"], cfg.batch // 2, cfg.patch, rng, cfg.augment)
+        logits = model(torch.from_numpy(x).to(dev))
+        loss = loss_fn(logits, torch.from_numpy(y).to(dev))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        ema = loss.item() if ema is None else 0.95 * ema + 0.05 * loss.item()
+        if step % 50 == 0 or step == cfg.steps:
+            progress(f"step {step}/{cfg.steps} loss {ema:.4f} ({time.time() - t_loop:.0f}s)")
+        if (time.time() - t_loop) / 60 > cfg.max_minutes:
+            progress(f"time budget of {cfg.max_minutes} min reached at step {step}")
+            break
+    train_s = time.time() - t_loop
+    model.eval().cpu()
+    export_onnx(model, out / "model.onnx", cfg.patch)
+    card = {"name": cfg.name, "version": cfg.version, "patch": cfg.patch, "max_patches": cfg.max_patches,
+            "topk_frac": cfg.topk_frac, "front_end": cfg.front_end, "backbone": cfg.backbone,
+            "input": "N×3×patch×patch float32 RGB in [0,1]; output one logit per patch",
+            "calibration": {"a": 1.0, "b": 0.0}, "threshold": 0.5, "uncertain_below": 0.5}
+    (out / "model.json").write_text(json.dumps(card, indent=2))
+
+    # calibration on held-out photos (the calib split), with the ONNX model itself
+    det = Detector(out, threads=cfg.threads)
+    imgs, labels, sources = calibration_set(data["calib"], np.random.default_rng(cfg.seed + 7))
+    z = np.array([det.score(im).logit for im in imgs])
+    cal = fit_calibration(z, labels, cfg.target_fpr)
+    m = binary_metrics(labels, cal["probs"], cal["threshold"])
+    per_source = {s: binary_metrics(labels[(np.array(sources) == s) | (labels == 0)],
+                                    cal["probs"][(np.array(sources) == s) | (labels == 0)], cal["threshold"])
+                  for s in sorted(set(sources)) if s != "real"}
+    split_groups = data["_splits"]
+    card.update({
+        "calibration": {"method": "platt (sklearn LogisticRegression on the top-k mean logit)",
+                        "a": cal["a"], "b": cal["b"]},
+        "threshold": cal["threshold"], "uncertain_below": cal["uncertain_below"], "target_fpr": cfg.target_fpr,
+        "training": {
+            "data": cfg.data, "fake_builders": cfg.builders, "region": cfg.region, "steps_done": step,
+            "batch": cfg.batch, "lr": cfg.lr, "seed": cfg.seed, "device": str(dev),
+            "train_seconds": round(train_s, 1), "total_seconds": round(time.time() - t_start, 1),
+            "augment": asdict(cfg.augment),
+            "split": {"rule": "sha256(f'{seed}:{group}') → fractions", "seed": cfg.seed, "fractions": DEFAULT_FRACTIONS,
+                      "counts": {k: len(v) for k, v in split_groups.items()}},
+            "heldout_test_groups": sorted(split_groups.get("test", [])),
+        },
+        "calibration_metrics": {"overall": m, "per_source": per_source,
+                                "n_real": int((labels == 0).sum()), "n_fake": int((labels == 1).sum()),
+                                "protocol": "calib-split regions (256²) of real photos and their synthesised fakes, "
+                                            "JPEG q ∈ {70,80,90,95,none}"},
+    })
+    (out / "model.json").write_text(json.dumps(card, indent=2))
+    progress(f"calibration split: AUC {m['auc']:.3f}, TPR@1%FPR {m['tpr_at_1pct_fpr']:.3f}; "
+             f"threshold {cal['threshold']:.3f}; wrote {out}")
+    return out

@@ -1,0 +1,119 @@
+"""Dataset tooling: loaders for the common layouts, group-aware splits, augmentations, fake builders."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from forensics.datasets import group_split, load_dataset, split_of
+from forensics.datasets.augment import augment, center_crop, equalise, jpeg, robustness_conditions
+from forensics.datasets.builders import UpsampleSimulator, default_builders
+from forensics.datasets.splits import check_disjoint
+
+from conftest import SHARED, require
+
+
+def _img(path, size=(40, 30), seed=0):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arr = np.random.default_rng(seed).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+    Image.fromarray(arr).save(path)
+
+
+def test_labels_csv_layout(tmp_path):
+    _img(tmp_path / "cam" / "a.jpg")
+    _img(tmp_path / "gen" / "b.png")
+    (tmp_path / "labels.csv").write_text("path,label,generator\ncam/a.jpg,real,\ngen/b.png,fake,sdxl\n")
+    s = load_dataset(tmp_path)
+    assert [(x.label, x.source) for x in s] == [(0, "cam"), (1, "sdxl")]
+    assert s[0].group != s[1].group
+
+
+def test_labels_csv_rejects_unknown_label(tmp_path):
+    _img(tmp_path / "a.jpg")
+    (tmp_path / "labels.csv").write_text("path,label\na.jpg,maybe\n")
+    with pytest.raises(ValueError, match="unknown label"):
+        load_dataset(tmp_path)
+
+
+def test_forensynths_layout(tmp_path):
+    for cls in ("car", "cat"):
+        _img(tmp_path / cls / "0_real" / "x.png")
+        _img(tmp_path / cls / "1_fake" / "x.png")
+    s = load_dataset(tmp_path)
+    assert sorted((x.source, x.label) for x in s) == [("car", 0), ("car", 1), ("cat", 0), ("cat", 1)]
+
+
+def test_genimage_layout(tmp_path):
+    _img(tmp_path / "midjourney" / "train" / "ai" / "1.png")
+    _img(tmp_path / "midjourney" / "train" / "nature" / "2.jpg")
+    s = load_dataset(tmp_path)
+    assert sorted((x.source, x.label) for x in s) == [("midjourney", 0), ("midjourney", 1)]
+
+
+def test_unknown_layout_is_a_clear_error(tmp_path):
+    _img(tmp_path / "a.png")
+    with pytest.raises(ValueError, match="no labels.csv"):
+        load_dataset(tmp_path)
+
+
+def test_group_split_is_deterministic_and_disjoint():
+    from forensics.datasets import Sample
+
+    samples = [Sample(f"/x/{i}.jpg", i % 2, "s", f"g{i // 3}") for i in range(300)]  # 3 items per group
+    a, b = group_split(samples, seed=3), group_split(samples, seed=3)
+    assert {k: [s.path for s in v] for k, v in a.items()} == {k: [s.path for s in v] for k, v in b.items()}
+    check_disjoint(a)
+    assert all(len(v) > 0 for v in a.values())
+    assert split_of("g1", 3) == split_of("g1", 3)
+    # a different seed moves some groups
+    assert any(split_of(f"g{i}", 3) != split_of(f"g{i}", 4) for i in range(100))
+
+
+def test_check_disjoint_catches_leaks():
+    from forensics.datasets import Sample
+
+    with pytest.raises(ValueError, match="both"):
+        check_disjoint({"train": [Sample("a", 0, "s", "g")], "test": [Sample("b", 1, "s", "g")]})
+
+
+def test_augmentations_keep_shape_and_equalise_protocol():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 255, (300, 700, 3), dtype=np.uint8)
+    assert augment(img, 64, rng).shape == (64, 64, 3)
+    assert center_crop(img, 512).shape == (300, 300, 3)  # smaller than the crop: the short side
+    eq = equalise(img, 256, 90)
+    assert eq.shape == (256, 256, 3) and not np.array_equal(eq, center_crop(img, 256))  # JPEG changed it
+    assert np.abs(jpeg(img, 100).astype(int) - img).mean() < np.abs(jpeg(img, 30).astype(int) - img).mean()
+    for name, fn in robustness_conditions().items():
+        out = fn(eq)
+        assert out.dtype == np.uint8 and out.shape[2] == 3, name
+
+
+@pytest.mark.parametrize("mode", UpsampleSimulator.MODES)
+def test_upsample_simulators_leave_an_upsampling_trace(mode):
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    fake = UpsampleSimulator(mode)(img, rng)
+    assert fake.shape == img.shape and fake.dtype == np.uint8
+    # up-sampled content has less energy in the highest frequencies than white noise had
+    hp = lambda x: np.abs(np.diff(x.astype(float), axis=1)).mean()  # noqa: E731
+    assert hp(fake) < hp(img)
+
+
+def test_unknown_builder_is_rejected():
+    with pytest.raises(ValueError, match="unknown"):
+        default_builders(None, ["nope"])
+    with pytest.raises(ValueError, match="needs the folder"):
+        default_builders(None, ["taef2"])
+
+
+def test_taef2_reconstruction_is_close_but_not_identical():
+    taesd = require(SHARED / "models" / "taesd" / "taef2_encoder.pth").parent
+    (builder,) = default_builders(taesd, ["taef2"])
+    assert builder.source == "taef2-recon"
+    y, x = np.mgrid[0:64, 0:64]
+    img = np.stack([(x * 4) % 256, (y * 4) % 256, ((x + y) * 2) % 256], -1).astype(np.uint8)
+    out = builder(img)
+    assert out.shape == img.shape
+    err = np.abs(out.astype(int) - img).mean()
+    assert 0.5 < err < 40  # a reconstruction: similar content, different pixels
