@@ -51,7 +51,10 @@ def _worker_main(conn, config: WorkerConfig) -> None:  # runs in the child
             return
         result = state.process(todo)
         result["recycle"] = state.recycle
-        conn.send(("result", result))
+        try:
+            conn.send(("result", result))
+        except OSError:  # the parent died while we worked
+            return
         if state.recycle:  # after a MemoryError the heap may be in a poor state: let a fresh worker continue
             return
 

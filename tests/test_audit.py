@@ -1,0 +1,243 @@
+"""`forensics audit`: inputs, bad files, incremental re-runs, report formats, HTML escaping."""
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from forensics.audit import AuditError, run_audit, state_path_for
+from forensics.cli import app
+from test_audit_plugins import CHAOS, bomb_png, log_lines, read_jsonl, small_jpeg
+
+from conftest import PHOTOS, require
+
+
+@pytest.fixture
+def chaos_log(tmp_path, monkeypatch):
+    log = tmp_path / "calls.log"
+    monkeypatch.setenv("AUDIT_TEST_LOG", str(log))
+    return log
+
+
+@pytest.fixture
+def archive(tmp_path) -> Path:
+    """Two good JPEGs, one without extension in a subfolder, and the usual junk."""
+    root = tmp_path / "archive"
+    (root / "sub").mkdir(parents=True)
+    (root / ".hidden").mkdir()
+    small_jpeg(root / "a.jpg", 1)
+    small_jpeg(root / "b.jpeg", 2)
+    small_jpeg(root / "sub" / "IMG_0003", 3)  # no extension: found by content
+    small_jpeg(root / ".hidden" / "c.jpg", 4)  # hidden folders are not walked
+    (root / "notes.txt").write_text("not an image")  # skipped: neither content nor name says media
+    (root / "fake.jpg").write_text("text pretending to be a JPEG")  # name says media: error row
+    (root / "empty.jpg").write_bytes(b"")
+    bomb_png(root / "bomb.png")
+    return root
+
+
+def _by_name(rows):
+    return {Path(r["path"]).name: r for r in rows}
+
+
+def test_audit_reports_every_input_once_with_error_rows(archive, tmp_path, chaos_log):
+    out = tmp_path / "out" / "report.jsonl"
+    missing = str(tmp_path / "missing.jpg")
+    nomatch = str(tmp_path / "nothing-*.png")
+    summary = run_audit([str(archive), missing, nomatch, str(archive / "a.jpg")], out, workers=2,
+                        analysers=[CHAOS])
+    rows = read_jsonl(out)
+    paths = [r["path"] for r in rows]
+    assert len(paths) == len(set(paths)), "an input listed twice must be reported once"
+    by = _by_name(rows)
+    assert set(by) == {"a.jpg", "b.jpeg", "IMG_0003", "fake.jpg", "empty.jpg", "bomb.png", "missing.jpg",
+                       "nothing-*.png"}
+    assert by["a.jpg"]["error"] is None and by["a.jpg"]["media_type"] == "image/jpeg"
+    assert by["IMG_0003"]["media_type"] == "image/jpeg"
+    assert by["a.jpg"]["sha256"] == hashlib.sha256((archive / "a.jpg").read_bytes()).hexdigest()
+    assert by["fake.jpg"]["error"]["code"] == "unsupported"
+    assert by["empty.jpg"]["error"]["code"] == "corrupt"
+    assert by["bomb.png"]["error"]["code"] == "too_large"
+    assert by["missing.jpg"]["error"]["code"] == "not_found"
+    assert by["nothing-*.png"]["error"]["code"] == "not_found"
+    for r in rows:  # every row is the verify object
+        assert {"path", "media_type", "error", "verdict", "c2pa", "watermarks", "detector", "metadata",
+                "frames"} <= set(r)
+        assert (r["verdict"]["label"] == "error") == (r["error"] is not None)
+    assert summary.skipped == 1 and summary.reported == 8
+    assert summary.errors == {"unsupported": 1, "corrupt": 1, "too_large": 1, "not_found": 2}
+    assert summary.failed == 5
+    assert state_path_for(out).exists()
+    # models loaded once per worker: at most 2 analyser instances for 3 analysed images
+    inits = [ln for ln in log_lines(chaos_log) if ln[1] == "init"]
+    assert 1 <= len(inits) <= 2
+
+
+def test_cli_exit_codes_and_json_summary(archive, tmp_path, chaos_log):
+    runner = CliRunner()
+    out = tmp_path / "r.jsonl"
+    res = runner.invoke(app, ["audit", str(archive / "a.jpg"), str(archive / "b.jpeg"), "--out", str(out),
+                              "--workers", "1", "--json", "--quiet", "--analyser", CHAOS])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["reported"] == 2 and summary["failed"] == 0
+    res = runner.invoke(app, ["audit", str(archive / "a.jpg"), str(archive / "fake.jpg"), "--out", str(out),
+                              "--workers", "1", "--quiet", "--analyser", CHAOS])
+    assert res.exit_code == 2  # one input could not be processed
+    assert "Traceback" not in res.output
+    assert len(read_jsonl(out)) == 2
+    res = runner.invoke(app, ["audit", "--out", str(tmp_path / "x.jsonl"), "--resume"])
+    assert res.exit_code == 2 and "nothing to resume" in res.output
+    res = runner.invoke(app, ["audit", "--out", str(tmp_path / "x.jsonl")])
+    assert res.exit_code == 2
+
+
+def test_rerun_is_incremental_by_mtime_and_hash(archive, tmp_path, chaos_log):
+    out = tmp_path / "r.jsonl"
+    inputs = [str(archive / "a.jpg"), str(archive / "b.jpeg"), str(archive / "sub")]
+    first = run_audit(inputs, out, workers=1, analysers=[CHAOS])
+    assert first.processed == 3 and first.reused == 0
+
+    def analysed():
+        return [ln[2] for ln in log_lines(chaos_log) if ln[1] == "analyse"]
+
+    n0 = len(analysed())
+    assert n0 == 3
+    second = run_audit(inputs, out, workers=1, analysers=[CHAOS])
+    assert second.processed == 0 and second.reused == 3
+    assert len(analysed()) == n0, "an unchanged archive must not be analysed again"
+    # same bytes, new mtime: hashed, not analysed
+    st = os.stat(archive / "a.jpg")
+    os.utime(archive / "a.jpg", ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
+    third = run_audit(inputs, out, workers=1, analysers=[CHAOS])
+    assert third.processed == 0 and len(analysed()) == n0
+    # new content: analysed again, and the report carries the new hash
+    small_jpeg(archive / "b.jpeg", 99)
+    fourth = run_audit(inputs, out, workers=1, analysers=[CHAOS])
+    assert fourth.processed == 1 and analysed()[n0:] == ["b.jpeg"]
+    rows = _by_name(read_jsonl(out))
+    assert rows["b.jpeg"]["sha256"] == hashlib.sha256((archive / "b.jpeg").read_bytes()).hexdigest()
+    # a file that disappears leaves the report; --force analyses everything again
+    (archive / "sub" / "IMG_0003").unlink()
+    (archive / "sub" / "IMG_0004.jpg").write_bytes((archive / "a.jpg").read_bytes())
+    fifth = run_audit(inputs, out, workers=1, analysers=[CHAOS], force=True)
+    assert fifth.processed == 3 and set(_by_name(read_jsonl(out))) == {"a.jpg", "b.jpeg", "IMG_0004.jpg"}
+    assert fifth.errors == {}
+
+
+def test_csv_and_parquet_reports(archive, tmp_path, chaos_log):
+    pa = pytest.importorskip("pyarrow.parquet")
+    out = tmp_path / "r.jsonl"
+    run_audit([str(archive)], out, csv=tmp_path / "r.csv", parquet=tmp_path / "r.parquet", workers=1,
+              analysers=[CHAOS])
+    rows = read_jsonl(out)
+    with open(tmp_path / "r.csv", newline="", encoding="utf-8") as fh:
+        flat = list(csv.DictReader(fh))
+    assert [r["path"] for r in flat] == [r["path"] for r in rows]
+    by = {Path(r["path"]).name: r for r in flat}
+    assert by["bomb.png"]["error_code"] == "too_large" and by["bomb.png"]["verdict"] == "error"
+    table = pa.read_table(tmp_path / "r.parquet")
+    assert table.num_rows == len(rows)
+    assert [json.loads(j)["path"] for j in table.column("json").to_pylist()] == [r["path"] for r in rows]
+
+
+def test_csv_defuses_spreadsheet_formulas(tmp_path):
+    from forensics.audit.outputs import CsvWriter
+
+    w = CsvWriter(tmp_path / "x.csv")
+    w.add({"path": "a.jpg", "verdict": {"label": "no-evidence", "reasons": []},
+           "c2pa": {"present": True, "title": "=HYPERLINK(\"http://evil\")"}}, ".", None)
+    w.close()
+    with open(tmp_path / "x.csv", newline="") as fh:
+        row = next(csv.DictReader(fh))
+    assert row["c2pa_title"].startswith("'=")
+
+
+def _assert_safe_html(page: str) -> None:
+    assert "<script>alert" not in page and "<img src=x" not in page
+    assert page.count("<script") == 1  # only the report's own script
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page), "no external requests"
+    assert "@import" not in page and "url(http" not in page
+    # the Content-Security-Policy allows exactly the inline script that is there
+    script = page.split("<script>", 1)[1].split("</script>", 1)[0]
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in page
+
+
+METADATA = "forensics.provenance.metadata:MetadataAnalyser"
+CREDENTIALS = "forensics.provenance.credentials:CredentialsAnalyser"
+
+
+def test_html_escapes_exif_markup(tmp_path):
+    pytest.importorskip("forensics.provenance.metadata")
+    src = tmp_path / "in"
+    src.mkdir()
+    small_jpeg(src / "evil.jpg", 5, exif={0x010E: "<script>alert(1)</script>", 0x013B: "<img src=x onerror=alert(2)>",
+                                          0x0110: "Cam&Co \"quoted\""})
+    bad_name = src / "<b onmouseover=x>.jpg"
+    small_jpeg(bad_name, 6)
+    out = tmp_path / "r.jsonl"
+    run_audit([str(src)], out, html=tmp_path / "r.html", workers=1, analysers=[METADATA])
+    rows = _by_name(read_jsonl(out))
+    assert rows["evil.jpg"]["metadata"]["exif"].get("ImageDescription") == "<script>alert(1)</script>"
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    _assert_safe_html(page)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&lt;img src=x onerror=alert(2)&gt;" in page
+    assert "&lt;b onmouseover=x&gt;.jpg" in page
+    assert 'src="data:image/jpeg;base64,' in page  # thumbnails inline
+    assert "<svg" in page and "Per folder" in page
+
+
+def test_html_escapes_c2pa_title(tmp_path):
+    pytest.importorskip("forensics.provenance.signing")
+    pytest.importorskip("forensics.provenance.credentials")
+    from forensics.provenance.keys import init_pki
+    from forensics.provenance.signing import SigningIdentity, sign_file
+
+    init_pki()
+    small_jpeg(tmp_path / "plain.jpg", 7, size=(128, 96))
+    signed = tmp_path / "signed.jpg"
+    title = "<script>alert(1)</script>"
+    sign_file(tmp_path / "plain.jpg", signed, identity=SigningIdentity.default(), title=title)
+    out = tmp_path / "r.jsonl"
+    run_audit([str(signed)], out, html=tmp_path / "r.html", workers=1, analysers=[METADATA, CREDENTIALS])
+    (row,) = read_jsonl(out)
+    assert row["c2pa"]["present"] is True and row["c2pa"]["title"] == title
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    _assert_safe_html(page)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_real_photos_with_default_analysers(tmp_path):
+    """The default analysers (whatever is installed) over a few shared photos: clean rows, same as verify."""
+    photos = require(PHOTOS / "ml72-real")
+    src = tmp_path / "p"
+    src.mkdir()
+    for p in sorted(photos.glob("*.jpg"))[:2]:
+        shutil.copy(p, src / p.name)
+    out = tmp_path / "r.jsonl"
+    from forensics.analysers import VerifyOptions
+    from forensics.verify import Verifier
+
+    opts = VerifyOptions(detector=False)
+    summary = run_audit([str(src)], out, workers=1, options=opts)
+    assert summary.failed == 0 and summary.reported == 2
+    v = Verifier(opts)
+    for row in read_jsonl(out):
+        expected = v.verify(row["path"]).to_json()
+        for k in ("media_type", "error", "verdict", "c2pa", "watermarks", "detector", "metadata"):
+            assert row[k] == expected[k], k
+
+
+def test_resume_without_state_is_an_error(tmp_path):
+    with pytest.raises(AuditError):
+        run_audit([], tmp_path / "r.jsonl", resume=True)
