@@ -294,6 +294,10 @@ def create_app(settings: ServiceSettings | None = None, *, generator: Any = None
                 await run_in_threadpool(store.audit, "refused", key_name=key.name, prompt_sha256=digest,
                                         model=model_id, detail=f"safety_checker: {refusal}")
                 raise HTTPException(422, refusal) from None
+            if isinstance(exc, ForensicsError) and exc.code == "generation":  # the request cannot be served
+                await run_in_threadpool(store.audit, "failed", key_name=key.name, prompt_sha256=digest,
+                                        model=model_id, detail=exc.message[:500])
+                raise HTTPException(422, exc.message) from None
             log.exception("generation failed")
             await run_in_threadpool(store.audit, "failed", key_name=key.name, prompt_sha256=digest, model=model_id,
                                     detail=f"{type(exc).__name__}: {exc}"[:500])
@@ -416,9 +420,9 @@ def create_app(settings: ServiceSettings | None = None, *, generator: Any = None
 
 
 def _safety_refusal(exc: BaseException) -> str | None:
-    """A generator signals "the model's safety checker refused" with an exception named like SafetyError
-    or carrying ``safety = True``; anything else is a failure."""
+    """A generator signals "the model's safety checker refused" with forensics.generate.SafetyRefusal
+    (code "safety"), or an exception named like SafetyError/NSFW…; anything else is a failure."""
     name = type(exc).__name__.lower()
-    if getattr(exc, "safety", False) or "safety" in name or "nsfw" in name:
+    if getattr(exc, "code", None) == "safety" or getattr(exc, "safety", False) or "safety" in name or "nsfw" in name:
         return str(exc) or "the model's safety checker flagged the generated image"
     return None
