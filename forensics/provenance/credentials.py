@@ -40,10 +40,35 @@ _anchor_cache: dict[tuple, str] = {}
 _anchor_lock = threading.Lock()
 
 
+_PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----\s+([A-Za-z0-9+/=\s]+?)-----END CERTIFICATE-----")
+
+
+def _pem_certificates(raw: bytes) -> list[str]:
+    """The certificate blocks of a PEM bundle, re-wrapped cleanly (comments and other blocks dropped).
+
+    Only the PEM/base64/DER envelope is checked here (cheap, no cryptography import on the verify path);
+    c2pa parses the certificates themselves.
+    """
+    import base64
+    import textwrap
+
+    out = []
+    for m in _PEM_CERT.finditer(raw):
+        body = b"".join(m.group(1).split())
+        try:
+            der = base64.b64decode(body, validate=True)
+        except ValueError:
+            continue
+        if len(der) < 64 or der[0] != 0x30:  # an X.509 certificate is a DER SEQUENCE
+            continue
+        b64 = base64.b64encode(der).decode()
+        out.append("-----BEGIN CERTIFICATE-----\n" + "\n".join(textwrap.wrap(b64, 64))
+                   + "\n-----END CERTIFICATE-----\n")
+    return out
+
+
 def load_trust_anchors(paths: list[Path] | tuple[Path, ...]) -> str:
     """Concatenate the PEM anchor bundles at ``paths``; ConfigError for a missing or non-PEM file."""
-    from cryptography import x509
-
     out: list[str] = []
     for p in paths:
         p = Path(p)
@@ -56,14 +81,12 @@ def load_trust_anchors(paths: list[Path] | tuple[Path, ...]) -> str:
             text = _anchor_cache.get(key)
         if text is None:
             try:
-                raw = p.read_bytes()
-                certs = x509.load_pem_x509_certificates(raw)
-            except (OSError, ValueError):
-                raise ConfigError(f"{p} is not a PEM certificate bundle") from None
-            from cryptography.hazmat.primitives.serialization import Encoding
-
-            # re-encode: drops comments and anything c2pa's PEM parser might choke on
-            text = "".join(c.public_bytes(Encoding.PEM).decode() for c in certs)
+                certs = _pem_certificates(p.read_bytes())
+            except OSError as exc:
+                raise ConfigError(f"cannot read trust anchors {p}: {exc.strerror}") from None
+            if not certs:
+                raise ConfigError(f"{p} is not a PEM certificate bundle")
+            text = "".join(certs)
             with _anchor_lock:
                 _anchor_cache[key] = text
         out.append(text)
