@@ -241,3 +241,17 @@ def test_real_photos_with_default_analysers(tmp_path):
 def test_resume_without_state_is_an_error(tmp_path):
     with pytest.raises(AuditError):
         run_audit([], tmp_path / "r.jsonl", resume=True)
+
+
+def test_one_audit_per_report_at_a_time(tmp_path, archive):
+    from forensics.audit.state import AuditState
+
+    out = tmp_path / "r.jsonl"
+    holder = AuditState(state_path_for(out))  # as if another audit were running on this report
+    try:
+        with pytest.raises(AuditError, match="another audit"):
+            run_audit([str(archive / "a.jpg")], out, workers=1, analysers=[CHAOS])
+    finally:
+        holder.close()
+    with pytest.raises(AuditError, match="folder"):
+        run_audit([str(archive / "a.jpg")], tmp_path, workers=1, analysers=[CHAOS])

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import sqlite3
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Callable, Sequence
 from .. import __version__
 from ..analysers import DEFAULT_ANALYSERS, VerifyOptions
 from .pool import AuditError, LocalPool, default_workers
-from .state import AuditState, state_path_for
+from .state import AuditState, StateLocked, state_path_for
 from .worker import WorkerConfig
 
 __all__ = ["run_audit", "AuditSummary", "AuditError", "state_path_for", "DEFAULT_TIMEOUT_S",
@@ -128,10 +129,17 @@ def run_audit(
     if engine not in ("local", "ray"):
         raise AuditError(f"unknown engine {engine!r} (local or ray)")
     out = Path(out)
+    if out.is_dir():
+        raise AuditError(f"--out {out} is a folder; give the report's file name (e.g. {out / 'audit.jsonl'})")
     state_path = state_path_for(out)
     if resume and not state_path.exists():
         raise AuditError(f"nothing to resume: {state_path} does not exist")
-    state = AuditState(state_path)
+    try:
+        state = AuditState(state_path)
+    except StateLocked as exc:
+        raise AuditError(str(exc)) from None
+    except (OSError, sqlite3.Error) as exc:
+        raise AuditError(f"cannot open the audit state {state_path}: {exc}") from None
     try:
         job = state.get("job")
         if resume:

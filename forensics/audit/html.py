@@ -44,7 +44,7 @@ th.sorted-desc:after{content:" \\25BC"}td.path{word-break:break-all;max-width:28
 .badge{display:inline-block;padding:2px 6px;border-radius:4px;color:#fff;font-size:12px;white-space:nowrap}
 td ul{margin:0;padding-left:16px}details summary{cursor:pointer;color:#555}
 .controls{display:flex;gap:12px;align-items:center;margin-top:16px;flex-wrap:wrap}
-.controls input{padding:4px 8px;width:280px}.err{color:#a00}.muted{color:#777}img.thumb{border-radius:3px}
+.controls input{padding:4px 8px;width:280px}.err{color:#a00}.muted{color:#777}img.thumb{border-radius:3px;max-width:80px;max-height:80px}
 dl{margin:0;font-size:12px}dt{font-weight:600;float:left;clear:left;margin-right:6px}dd{margin:0}
 """
 

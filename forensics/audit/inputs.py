@@ -46,13 +46,24 @@ def _local_item(path: str, explicit: bool) -> Item:
 
 
 def _walk(root: str) -> Iterator[Item]:
-    """Every regular file under ``root``, sorted (a stable report order), hidden folders skipped."""
-    for dirpath, dirnames, filenames in os.walk(root, onerror=None, followlinks=False):
+    """Every regular file under ``root``, sorted (a stable report order), hidden folders skipped.
+
+    A folder that cannot be read gets its own error row instead of silently vanishing from the report.
+    """
+    unreadable: list[OSError] = []
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable.append, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             path = os.path.join(dirpath, name)
             if os.path.isfile(path):  # follows file symlinks; skips FIFOs, sockets, devices
                 yield _local_item(path, explicit=False)
+        while unreadable:
+            exc = unreadable.pop()
+            where = exc.filename or dirpath
+            yield _error_item(str(where), "unreadable", f"cannot read folder {where}: {exc.strerror or exc}")
+    for exc in unreadable:
+        where = exc.filename or root
+        yield _error_item(str(where), "unreadable", f"cannot read folder {where}: {exc.strerror or exc}")
 
 
 def _scan_local(arg: str) -> Iterator[Item]:

@@ -61,6 +61,13 @@ def _csv_safe(v: Any) -> Any:
     return v
 
 
+def _default_mode(path: str) -> None:
+    """mkstemp creates 0600 files; a report gets the usual permissions (0666 minus the umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 class AtomicFile:
     """Write to ``PATH.tmp-XXXX`` in the same folder, fsync, then rename over PATH."""
 
@@ -68,6 +75,7 @@ class AtomicFile:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, self.tmp = tempfile.mkstemp(prefix=self.path.name + ".tmp-", dir=self.path.parent)
+        _default_mode(self.tmp)
         self.fh = os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8", newline=newline)
 
     def commit(self) -> None:
@@ -130,6 +138,7 @@ class ParquetWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, self.tmp = tempfile.mkstemp(prefix=self.path.name + ".tmp-", dir=self.path.parent)
         os.close(fd)
+        _default_mode(self.tmp)
         self.schema = pa.schema([
             *(pa.field(c, pa.bool_() if c == "c2pa_present" else
                        pa.float64() if c == "detector_probability_synthetic" else pa.string())

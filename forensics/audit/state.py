@@ -39,6 +39,10 @@ CREATE INDEX IF NOT EXISTS items_scan_seq ON items (scan, seq);
 """
 
 
+class StateLocked(RuntimeError):
+    pass
+
+
 @dataclass
 class Item:
     """One input as found by the scan."""
@@ -66,6 +70,10 @@ class Todo:
     known_hash: str | None
 
 
+def _dumps(obj) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
 def state_path_for(report: str | Path) -> Path:
     return Path(str(report) + ".state.sqlite")
 
@@ -80,9 +88,31 @@ class AuditState:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        self._lock()
+
+    def _lock(self) -> None:
+        """One audit per report at a time. flock is released by the kernel when the process dies (kill -9)."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            return
+        self._lock_fh = open(self.path, "rb")
+        try:
+            fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock_fh.close()
+            self.db.close()
+            raise StateLocked(f"another audit is running on this report ({self.path})") from None
 
     def close(self) -> None:
+        try:  # fold the write-ahead log back into the database file: one file beside the report
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error:
+            pass
         self.db.close()
+        lock = getattr(self, "_lock_fh", None)
+        if lock is not None:
+            lock.close()
 
     # -- meta -----------------------------------------------------------------------------------
     def get(self, k: str, default=None):
@@ -127,7 +157,7 @@ class AuditState:
         for it in items:
             buf.append((it.key, scan, seq, it.display, it.folder, it.source, int(it.explicit), it.size, it.mtime))
             if it.error:
-                errors.append((it.key, json.dumps(error_row(it.display, *it.error)), it.error[0]))
+                errors.append((it.key, _dumps(error_row(it.display, *it.error)), it.error[0]))
             seq += 1
             if len(buf) >= batch:
                 flush()
@@ -149,7 +179,7 @@ class AuditState:
             for (seq, key, display, source, explicit, size, mtime, status, dsize, dmtime, dfp, sha) in rows:
                 last = seq
                 reusable = status in ("done", "skipped") and dfp == fp and not force
-                if reusable and dsize == size and dmtime == mtime and size is not None:
+                if reusable and dsize == size and dmtime == mtime and size is not None and mtime is not None:
                     continue  # unchanged: nothing to do
                 known = sha if reusable and dsize == size and size is not None else None
                 yield Todo(key, display, source, bool(explicit), size, mtime, known)
@@ -172,7 +202,7 @@ class AuditState:
                 "error_code=?, result=?, thumb=? WHERE key=?",
                 (status, todo.size, todo.mtime, fp, result.get("sha256"),
                  (row or {}).get("verdict", {}).get("label"), err.get("code"),
-                 json.dumps(row) if row is not None else None, result.get("thumb"), todo.key))
+                 _dumps(row) if row is not None else None, result.get("thumb"), todo.key))
 
     # -- report ---------------------------------------------------------------------------------
     def rows(self, scan: int, with_thumbs: bool = False, batch: int = 1000) -> Iterator[tuple[str, str, dict, bytes | None]]:

@@ -21,7 +21,7 @@ from ..config import DEFAULT_MAX_BYTES
 # (so a text file called photo.jpg gets an error row instead of silently vanishing).
 MEDIA_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".avif", ".gif", ".heic", ".heif",
                   ".bmp", ".mp4", ".m4v", ".mov"}
-THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+THREAD_ENV = ("FORENSICS_DETECTOR_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
               "VECLIB_MAXIMUM_THREADS")
 
 

@@ -132,6 +132,11 @@ def register(app: typer.Typer) -> None:
                 live.stop()
             err.print(f"error: {exc}", markup=False, highlight=False)
             raise typer.Exit(2)
+        except OSError as exc:  # the report or state cannot be written (permissions, disk full…)
+            if live:
+                live.stop()
+            err.print(f"error: {exc.strerror or exc}: {exc.filename or ''}", markup=False, highlight=False)
+            raise typer.Exit(2)
         except KeyboardInterrupt:
             if live:
                 live.stop()

@@ -1,0 +1,166 @@
+"""Audit throughput vs. the decode floor (issue #6, item 6).
+
+    .venv/bin/python benchmarks/bench_audit.py [--photos ../shared/data/photos] [--workers N] [--limit N]
+
+* decode floor: N processes, each opening and ``load()``-ing its share of the photos with Pillow;
+* audit, all signals: ``run_audit`` with the default analysers (whatever is installed), N workers;
+* audit, engine only: ``run_audit`` with no analysers (open + guards + hash + state + report): the cost of
+  the audit machinery itself.
+
+Prints files/s for each, the ratio audit/floor (target <= 2x), the mean per-analyser time from the
+reports' ``timings_ms`` (to say which analyser dominates), and the per-core figures used in the sizing
+note of docs/audit.md. Worker start-up (model loading) is reported separately from steady state.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def _media_files(root: Path, limit: int | None) -> list[Path]:
+    from forensics.media import sniff_path
+
+    out = [p for p in sorted(root.rglob("*")) if p.is_file() and sniff_path(p)]
+    return out[:limit] if limit else out
+
+
+def _decode(path: str) -> int:
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = None
+    with Image.open(path) as img:
+        img.load()
+        return img.size[0] * img.size[1]
+
+
+def _noop(_):
+    return None
+
+
+def decode_floor(files: list[Path], workers: int) -> float:
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(workers) as pool:
+        pool.map(_noop, range(workers))  # processes started and importing before the clock starts
+        pool.map(_decode, [str(files[0])] * workers)
+        t0 = time.perf_counter()
+        pool.map(_decode, [str(p) for p in files], chunksize=4)
+        return time.perf_counter() - t0
+
+
+def run(files: list[Path], workers: int, analysers, label: str) -> dict:
+    from forensics.audit import run_audit
+
+    with tempfile.TemporaryDirectory(prefix="bench-audit-") as d:
+        src = Path(d) / "in"
+        src.mkdir()
+        for i, p in enumerate(files):  # links: the audit sees exactly these files, in one folder
+            os.symlink(p, src / f"{i:05d}{p.suffix}")
+        t0 = time.perf_counter()
+        summary = run_audit([str(src)], Path(d) / "r.jsonl", workers=workers, analysers=analysers)
+        total = time.perf_counter() - t0
+        rows = [json.loads(line) for line in open(Path(d) / "r.jsonl")]
+        jsonl_bytes = (Path(d) / "r.jsonl").stat().st_size
+        state_bytes = sum(p.stat().st_size for p in Path(d).glob("r.jsonl.state.sqlite*"))
+
+    per = defaultdict(list)
+    for r in rows:
+        for k, v in (r.get("timings_ms") or {}).items():
+            per[k].append(v)
+    errors = summary.errors
+    return {"label": label, "files": len(rows), "jsonl_bytes": jsonl_bytes, "state_bytes": state_bytes, "total_s": total, "audit_s": summary.audit_s,
+            "timings": {k: statistics.mean(v) for k, v in per.items()}, "errors": errors,
+            "analyser_errors": sorted({e["analyser"] + ": " + e["code"] for r in rows
+                                       for e in r.get("analyser_errors", [])})}
+
+
+def _worker_memory(paths: list[str], q) -> None:
+    """In a fresh process: one audit worker (all signals, no cap), its RSS after warm-up and its peak."""
+    from forensics.audit.state import Todo
+    from forensics.audit.worker import WorkerConfig, WorkerState, limit_threads
+
+    def status(key: str) -> int:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    limit_threads()
+    w = WorkerState(WorkerConfig(memory_per_file=None))
+    warm = status("VmRSS")
+    for p in paths:
+        w.process(Todo(p, p, "local", True, None, None, None))
+    q.put({"rss_warm": warm, "rss_peak": status("VmHWM"), "rss_end": status("VmRSS")})
+
+
+def worker_memory(files: list[Path]) -> dict:
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    # the largest photos: the peak is what a worker must be given
+    biggest = sorted(files, key=lambda p: -p.stat().st_size)[:20]
+    proc = ctx.Process(target=_worker_memory, args=([str(p) for p in biggest], q))
+    proc.start()
+    out = q.get(timeout=600)
+    proc.join()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--photos", type=Path, default=REPO.parent / "shared" / "data" / "photos")
+    ap.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
+    ap.add_argument("--limit", type=int, default=None, help="use only the first N photos")
+    ap.add_argument("--skip-engine-only", action="store_true")
+    args = ap.parse_args()
+
+    files = _media_files(args.photos, args.limit)
+    n, w = len(files), args.workers
+    size_mb = sum(p.stat().st_size for p in files) / 1e6
+    print(f"{n} files ({size_mb:.1f} MB) from {args.photos}, {w} processes, {os.cpu_count()} CPUs")
+
+    t_floor = decode_floor(files, w)
+    floor = n / t_floor
+    print(f"decode floor (Pillow open+load, {w} processes): {floor:.1f} files/s ({t_floor:.1f} s)")
+
+    results = []
+    if not args.skip_engine_only:
+        results.append(run(files, w, [], "audit, engine only (no analysers)"))
+    results.append(run(files, w, None, "audit, all signals (default analysers)"))
+    for r in results:
+        r["rate_total"] = r["files"] / r["total_s"]
+        print(f"{r['label']}: {r['rate_total']:.1f} files/s end to end ({r['total_s']:.1f} s incl. scan, "
+              f"worker start-up and report), {r['files'] / r['audit_s']:.1f} files/s in the audit phase; "
+              f"ratio to the decode floor {floor / r['rate_total']:.1f}x; errors {r['errors'] or 'none'}")
+        if r["timings"]:
+            parts = ", ".join(f"{k} {v:.1f}" for k, v in sorted(r["timings"].items(), key=lambda kv: -kv[1]))
+            print(f"  mean ms per file: {parts}")
+        if r["analyser_errors"]:
+            print(f"  analyser errors: {'; '.join(r['analyser_errors'])}")
+    full = results[-1]
+    per_core = full["rate_total"] / w
+    dominant = max(full["timings"].items(), key=lambda kv: kv[1]) if full["timings"] else ("-", 0)
+    print(f"RATIO audit(all signals) / decode floor = {floor / full['rate_total']:.2f}x (target <= 2x)")
+    print(f"per core: {per_core:.2f} files/s/core; dominant analyser: {dominant[0]} ({dominant[1]:.0f} ms/file)")
+    print(f"10 million files at this rate: {1e7 / per_core / 3600:.0f} core-hours")
+    print(f"report size: {full['jsonl_bytes'] / full['files']:.0f} B/file JSONL, "
+          f"{full['state_bytes'] / full['files']:.0f} B/file state SQLite "
+          f"(10 million files: {full['jsonl_bytes'] / full['files'] * 1e7 / 1e9:.1f} GB JSONL, "
+          f"{full['state_bytes'] / full['files'] * 1e7 / 1e9:.1f} GB state)")
+    mem = worker_memory(files)
+    print(f"worker memory (all signals): {mem['rss_warm'] / 2**20:.0f} MiB RSS after warm-up, "
+          f"{mem['rss_peak'] / 2**20:.0f} MiB peak over the 20 largest photos")
+
+
+if __name__ == "__main__":
+    main()
