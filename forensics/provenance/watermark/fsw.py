@@ -36,7 +36,29 @@ CELL = 2  # cell side, px
 G = T // CELL  # cells per tile side
 R = 4  # cells per code bit
 HEADER = 0x10  # version 1, 4 reserved bits (all fixed: they add to the code's false-positive margin)
-TARGET_RMS = 2.0  # default residual RMS on a 0..255 scale (≈ 42 dB PSNR before clipping)
+TARGET_RMS = 2.35  # default residual RMS on a 0..255 scale (≈ 40.6 dB PSNR)
+SYNC_GAIN = 1.0  # sync cell amplitude relative to a message cell
+ISS = True  # informed embedding (per-bit gains against host interference)
+GAIN_MIN, GAIN_MAX = 0.25, 3.0
+PMIN, PMAX = 0.42, 1.75  # tile periods searched at detection, in units of T
+MAX_ROT = 7.0  # degrees
+WHITEN = 9
+PAIRS = 4  # anisotropic lattice pairs tried besides the isotropic ones
+MAX_ATTEMPTS = 8  # BCH decodes per image (the union bound's H)
+CHASE = 6  # soft decoding: least reliable bits flipped (2^CHASE BCH decodes per hypothesis)
+REFINE, REFINE_MIN_SYNC = 2, 5.5  # hypotheses refined, and the sync z-score they need
+NOMINAL = np.eye(2) * T
+
+
+def _undihedral(a: np.ndarray, k: int) -> np.ndarray:
+    a = np.rot90(a, -(k % 4))
+    return a.T if k >= 4 else a
+
+
+def _flip_patterns(k: int) -> list[np.ndarray]:
+    """All 2^k subsets of k positions as boolean masks, fewest flips first."""
+    pats = [np.array([(i >> b) & 1 for b in range(k)], dtype=bool) for i in range(2 ** k)]
+    return sorted(pats, key=lambda p: int(p.sum()))
 
 
 def _stream(key: bytes, n: int) -> np.ndarray:
@@ -49,6 +71,9 @@ def _dihedral(a: np.ndarray, k: int) -> np.ndarray:
     if k >= 4:
         a = a.T
     return np.rot90(a, k % 4)
+
+
+_FLIP_PATTERNS = _flip_patterns(CHASE)
 
 
 class FSWScheme(LumaScheme):
@@ -80,112 +105,196 @@ class FSWScheme(LumaScheme):
         return {
             "chips": chips, "bit_of_cell": bit_of_cell, "msg_cells": ~sync_cells,
             "sync_px": sync_px,
-            "sync_fft": np.conj(np.fft.rfft2(sync_px)),
+            # the fold correlates with D_k^-1(sync) exactly when D_k(fold) correlates with sync
+            "sync_fft8": np.stack([np.conj(np.fft.rfft2(_undihedral(sync_px, k))) for k in range(8)]),
         }
 
     def tile(self, payload: bytes) -> np.ndarray:
-        """The T×T ±1 tile for a payload."""
-        lay = self.layout
-        bits = self.code.encode(bytes([HEADER]) + payload).astype(np.float32) * 2 - 1
-        cell = lay["chips"].copy()
-        msg = lay["msg_cells"]
-        cell[msg] *= bits[lay["bit_of_cell"][msg]]
-        return np.kron(cell.reshape(G, G), np.ones((CELL, CELL), np.float32))
+        """The T×T tile for a payload (unit gains)."""
+        bits = self.code.encode(bytes([HEADER]) + payload)
+        return np.kron(self._cells(bits), np.ones((CELL, CELL), np.float32))
 
     # -- embedding ------------------------------------------------------------------------------
     @staticmethod
     def working_size(w: int, h: int) -> tuple[int, int]:
-        s = min(1.0, WORK / max(w, h))
+        """Embedding and detection both resample to long side WORK (up or down): a resized copy then has
+        the same tile period as the original, whatever its size."""
+        s = WORK / max(w, h)
         return max(1, round(w * s)), max(1, round(h * s))
 
-    def residual(self, y: np.ndarray, payload: bytes, strength: float | None = None) -> np.ndarray:
+    def _cells(self, bits: np.ndarray, gains: np.ndarray | None = None) -> np.ndarray:
+        lay = self.layout
+        cell = lay["chips"] * SYNC_GAIN
+        msg = lay["msg_cells"]
+        b = bits[lay["bit_of_cell"][msg]].astype(np.float32) * 2 - 1
+        g = gains[lay["bit_of_cell"][msg]] if gains is not None else 1.0
+        cell[msg] = lay["chips"][msg] * b * g
+        return cell.reshape(G, G)
+
+    def _pattern(self, cells: np.ndarray, w: int, h: int) -> np.ndarray:
         import cv2
 
-        payload = self.check_payload(payload)
-        h, w = y.shape
         ww, wh = self.working_size(w, h)
-        tile = self.tile(payload)
-        pattern = np.tile(tile, (-(-wh // T), -(-ww // T)))[:wh, :ww]
+        tile = np.kron(cells, np.ones((CELL, CELL), np.float32)).astype(np.float32)
+        pat = np.tile(tile, (-(-wh // T), -(-ww // T)))[:wh, :ww]
         if (ww, wh) != (w, h):
-            pattern = cv2.resize(pattern, (w, h), interpolation=cv2.INTER_LINEAR)
-        # Perceptual mask: local contrast of the image (blurred so it does not whiten the pattern).
-        y32 = y.astype(np.float32)
-        hp = y32 - cv2.GaussianBlur(y32, (0, 0), 1.5)
+            interp = cv2.INTER_AREA if ww > w else cv2.INTER_LINEAR
+            pat = cv2.resize(pat, (w, h), interpolation=interp)
+        return pat
+
+    @staticmethod
+    def _mask(y: np.ndarray) -> np.ndarray:
+        """Perceptual mask: local contrast (blurred so it does not whiten the pattern), low near black/white."""
+        import cv2
+
+        hp = y - cv2.GaussianBlur(y, (0, 0), 1.5)
         act = np.sqrt(cv2.GaussianBlur(hp * hp, (0, 0), 4.0))
         mask = np.clip(act / (np.median(act) + 1e-3), 0.4, 2.5)
         mask = cv2.GaussianBlur(mask, (0, 0), 2.0)
-        # Do not spend energy where it will be clipped away (near black / white).
-        mask *= np.clip(np.minimum(y32, 255 - y32) / 8.0, 0.15, 1.0)
-        r = mask * pattern
-        rms = float(np.sqrt(np.mean(r * r))) + 1e-9
-        return r * (TARGET_RMS * (strength if strength is not None else 1.0) / rms)
+        mask *= np.clip(np.minimum(y, 255 - y) / 8.0, 0.15, 1.0)
+        return mask
+
+    def residual(self, y: np.ndarray, payload: bytes, strength: float | None = None) -> np.ndarray:
+        payload = self.check_payload(payload)
+        y = y.astype(np.float32)
+        h, w = y.shape
+        bits = self.code.encode(bytes([HEADER]) + payload)
+        sign = bits.astype(np.float64) * 2 - 1
+        mask = self._mask(y)
+        rms_target = TARGET_RMS * (strength if strength is not None else 1.0)
+
+        def build(gains):
+            r = mask * self._pattern(self._cells(bits, gains), w, h)
+            return r * (rms_target / (float(np.sqrt(np.mean(r * r))) + 1e-9))
+
+        r = build(None)
+        if not ISS:
+            return r
+        # Informed embedding (improved spread spectrum): measure what the detector would read — the host's
+        # own projection h_i on each bit and the mark's response per unit gain u_i — and set per-bit gains so
+        # every bit reaches the same margin within the same energy. Host interference, the main noise for
+        # a mark this faint, is cancelled instead of corrected by the BCH code.
+        host = sign * self._soft_bits(self._fold(self._prepare_luma(y), NOMINAL))
+        resp = sign * self._soft_bits(self._fold(self._prepare_luma(np.clip(y + r, 0, 255)), NOMINAL)) - host
+        unit = np.maximum(resp, 0.05 * max(float(np.median(resp)), 1e-6))
+        lo, hi = 0.0, 10.0 * float(np.median(unit)) + float(np.abs(host).max())
+        for _ in range(30):  # the margin whose gains use the same energy (mean g^2 = 1)
+            t0 = 0.5 * (lo + hi)
+            g = np.clip((t0 - host) / unit, GAIN_MIN, GAIN_MAX)
+            lo, hi = (t0, hi) if np.mean(g * g) < 1.0 else (lo, t0)
+        return build(g.astype(np.float32))
 
     # -- detection ------------------------------------------------------------------------------
-    def _prepare(self, rgb: np.ndarray) -> np.ndarray:
+    def _prepare_luma(self, y: np.ndarray) -> np.ndarray:
         """Normalised high-pass luminance at working resolution."""
         import cv2
 
-        y = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) if rgb.ndim == 3 else rgb.astype(np.float32)
         h, w = y.shape
         ww, wh = self.working_size(w, h)
         if (ww, wh) != (w, h):
-            y = cv2.resize(y, (ww, wh), interpolation=cv2.INTER_AREA)
-        # host prediction by a 5x5 median: removes edges and smooth content, keeps the ±1 cell pattern
-        r = y - cv2.medianBlur(np.clip(y + 0.5, 0, 255).astype(np.uint8), 5).astype(np.float32)
+            y = cv2.resize(y, (ww, wh), interpolation=cv2.INTER_AREA if ww < w else cv2.INTER_LINEAR)
+        # host prediction by a 5x5 median: removes edges and smooth content, keeps the cell pattern
+        r = y - cv2.medianBlur(y, 5)
         sd = np.sqrt(cv2.GaussianBlur(r * r, (0, 0), 4.0)) + 1.0
         r /= sd
         np.clip(r, -3, 3, out=r)
         r -= r.mean()
         return r
 
+    def _prepare(self, rgb: np.ndarray) -> np.ndarray:
+        import cv2
+
+        if rgb.ndim == 3:
+            y = cv2.cvtColor(rgb.astype(np.float32), cv2.COLOR_RGB2GRAY)
+        else:
+            y = rgb.astype(np.float32)
+        return self._prepare_luma(y)
+
     @staticmethod
-    def _lattice(r: np.ndarray) -> list[np.ndarray]:
-        """Candidate lattice bases (2x2, columns = tile vectors) from the residual's autocorrelation peaks."""
+    def _lattice(r: np.ndarray, top: int = 3) -> list[np.ndarray]:
+        """Candidate lattice bases (2x2, columns = tile vectors) from the residual's autocorrelation.
+
+        A vector's score sums the autocorrelation at all its multiples that fit in the image: the tile
+        lattice repeats, host texture does not, and the fundamental period beats its multiples.
+        """
         import cv2
 
         h, w = r.shape
         f = np.fft.rfft2(r)
-        acf = np.fft.irfft2((f * np.conj(f)).real, s=r.shape)
+        pw = (f * np.conj(f)).real.astype(np.float32)
+        if WHITEN:  # keep only spectral lines (the tile's harmonics) above the local spectral level
+            pw = np.maximum(pw / (cv2.blur(pw, (WHITEN, WHITEN)) + 1e-6) - 1.0, 0.0)
+        acf = np.fft.irfft2(pw, s=r.shape)
         acf = np.fft.fftshift(acf) / (acf[0, 0] + 1e-9)
-        acf = acf - cv2.blur(acf, (9, 9))
+        acf = acf - cv2.blur(acf, (7, 7))
         cy, cx = h // 2, w // 2
-        pmin = int(0.42 * T)
-        tan = np.tan(np.deg2rad(7.0))
-        found = []
-        for axis in (0, 1):  # 0: along x, 1: along y
-            side = w if axis == 0 else h
-            pmax = min(int(1.75 * T), side // 2 - 2)
+        pmin = int(PMIN * T)
+        tan = np.tan(np.deg2rad(MAX_ROT))
+        axes = []
+        for axis in (0, 1):
+            along, across = (cx, cy) if axis == 0 else (cy, cx)
+            pmax = min(int(PMAX * T), along - 2)
             if pmax <= pmin:
                 return []
-            best, best_v = -np.inf, None
-            ps = np.arange(pmin, pmax + 1)
-            for p in ps:
-                off = int(np.ceil(p * tan))
-                if axis == 0:
-                    col = acf[cy - off:cy + off + 1, cx + p]
-                    j = int(np.argmax(col))
-                    if col[j] > best:
-                        best, best_v = col[j], (p, j - off)
-                else:
-                    row = acf[cy + p, cx - off:cx + off + 1]
-                    j = int(np.argmax(row))
-                    if row[j] > best:
-                        best, best_v = row[j], (j - off, p)
-            vx, vy = best_v
-            # prefer the fundamental period over a multiple of it
-            hx, hy = round(vx / 2), round(vy / 2)
-            if max(abs(hx), abs(hy)) >= pmin and acf[cy + hy, cx + hx] > 0.5 * best:
-                vx, vy = hx, hy
-            # sub-pixel refinement (parabola through the 3x3 neighbourhood)
-            yy, xx = cy + vy, cx + vx
-            if 1 <= yy < h - 1 and 1 <= xx < w - 1:
-                c, l, rr, u, d = acf[yy, xx], acf[yy, xx - 1], acf[yy, xx + 1], acf[yy - 1, xx], acf[yy + 1, xx]
-                den_x, den_y = l - 2 * c + rr, u - 2 * c + d
-                dx = 0.5 * (l - rr) / den_x if den_x < 0 else 0.0
-                dy = 0.5 * (u - d) / den_y if den_y < 0 else 0.0
-                vx, vy = vx + float(np.clip(dx, -0.5, 0.5)), vy + float(np.clip(dy, -0.5, 0.5))
-            found.append(np.array([vx, vy], dtype=np.float64))
-        return [np.stack(found, axis=1)]
+            ps, qs = [], []
+            for p in range(pmin, pmax + 1):
+                qm = min(int(np.ceil(p * tan)), across - 2)
+                q = np.arange(-qm, qm + 1)
+                ps.append(np.full(q.size, p))
+                qs.append(q)
+            p = np.concatenate(ps)
+            q = np.concatenate(qs)
+            score = np.zeros(p.size)
+            count = np.zeros(p.size)
+            for m in range(1, 8):
+                ok = (m * p < along - 1) & (np.abs(m * q) < across - 1)
+                if not ok.any():
+                    break
+                dx, dy = (m * p, m * q) if axis == 0 else (m * q, m * p)
+                score[ok] += acf[cy + dy[ok], cx + dx[ok]]
+                count[ok] += 1
+            # z-like statistic: a sub-multiple of the period hits the peaks only every other step
+            score /= np.sqrt(np.maximum(count, 1))
+            cands = []
+            for i in np.argsort(-score):
+                if len(cands) >= top:
+                    break
+                if any(abs(p[i] - pp) <= 3 and abs(q[i] - qq) <= 3 for pp, qq, _ in cands):
+                    continue
+                cands.append((int(p[i]), int(q[i]), float(score[i])))
+            refined = []
+            for pp, qq, sc in cands:
+                # refine on the farthest multiple that fits: sub-pixel error shrinks by that factor
+                mm = 1
+                while (mm + 1) * pp < along - 3 and abs((mm + 1) * qq) < across - 3 and mm < 7:
+                    mm += 1
+                dx, dy = (mm * pp, mm * qq) if axis == 0 else (mm * qq, mm * pp)
+                yy, xx = cy + dy, cx + dx
+                win = acf[yy - 2:yy + 3, xx - 2:xx + 3]
+                j = int(np.argmax(win))
+                oy, ox = divmod(j, 5)
+                yy, xx = yy + oy - 2, xx + ox - 2
+                fx = fy = 0.0
+                if 1 <= yy < h - 1 and 1 <= xx < w - 1:
+                    c, l, rr, u, d = acf[yy, xx], acf[yy, xx - 1], acf[yy, xx + 1], acf[yy - 1, xx], acf[yy + 1, xx]
+                    den_x, den_y = l - 2 * c + rr, u - 2 * c + d
+                    fx = float(np.clip(0.5 * (l - rr) / den_x, -0.5, 0.5)) if den_x < 0 else 0.0
+                    fy = float(np.clip(0.5 * (u - d) / den_y, -0.5, 0.5)) if den_y < 0 else 0.0
+                refined.append((np.array([xx - cx + fx, yy - cy + fy]) / mm, sc))
+            axes.append(refined)
+        combos = sorted(((sx + sy, np.stack([vx, vy], axis=1)) for vx, sx in axes[0] for vy, sy in axes[1]),
+                        key=lambda t: -t[0])
+        out = []
+        # isotropic completions (uniform scale + rotation is the common case), then the best pairs
+        for (vx, _), (vy, _) in zip(axes[0], axes[1]):
+            out.append(np.stack([vx, np.array([-vx[1], vx[0]])], axis=1))
+            out.append(np.stack([np.array([vy[1], -vy[0]]), vy], axis=1))
+        out.extend(b for _, b in combos[:PAIRS])
+        uniq: list[np.ndarray] = []
+        for b in out:
+            if not any(np.abs(b - u).max() < 0.4 for u in uniq):
+                uniq.append(b)
+        return uniq
 
     @staticmethod
     def _fold(r: np.ndarray, basis: np.ndarray) -> np.ndarray | None:
@@ -210,26 +319,23 @@ class FSWScheme(LumaScheme):
         size = (nu * T, nv * T)
         flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
         warped = cv2.warpAffine(r, m, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        ones = cv2.warpAffine(np.ones_like(r), m, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        fold = warped.reshape(nv, T, nu, T).sum(axis=(0, 2))
-        cnt = ones.reshape(nv, T, nu, T).sum(axis=(0, 2))
-        if cnt.max() <= 0:
-            return None
-        return fold / np.maximum(cnt, 1e-3) * np.sqrt(np.maximum(cnt, 0))  # SNR-weighted average
+        # plain sum: a uniform scale does not change signs or z-scores downstream
+        return warped.reshape(nv, T, nu, T).sum(axis=(0, 2))
 
     def _align(self, fold: np.ndarray, top: int = 2) -> list[tuple[float, np.ndarray]]:
-        """Best (sync score, aligned tile) over the 8 flips and every cyclic shift."""
-        lay = self.layout
+        """Best (sync z-score, aligned tile) over the 8 flips / 90° rotations and every cyclic shift.
+
+        One FFT of the fold, correlated at once with the 8 transformed sync patterns.
+        """
+        corr = np.fft.irfft2(np.fft.rfft2(fold)[None] * self.layout["sync_fft8"], s=fold.shape, axes=(1, 2))
+        flat = corr.reshape(8, -1)
+        idx = flat.argmax(axis=1)
+        z = (flat[np.arange(8), idx] - flat.mean(axis=1)) / (flat.std(axis=1) + 1e-9)
         out = []
-        for k in range(8):
-            d = np.ascontiguousarray(_dihedral(fold, k))
-            corr = np.fft.irfft2(np.fft.rfft2(d) * lay["sync_fft"], s=d.shape)
-            sd = corr.std() + 1e-9
-            idx = int(np.argmax(corr))
-            sy, sx = divmod(idx, T)
-            out.append(((corr.flat[idx] - corr.mean()) / sd, np.roll(d, (-sy, -sx), axis=(0, 1))))
-        out.sort(key=lambda t: -t[0])
-        return out[:top]
+        for k in np.argsort(-z)[:top]:
+            sy, sx = divmod(int(idx[k]), T)
+            out.append((float(z[k]), _dihedral(np.roll(fold, (-sy, -sx), axis=(0, 1)), int(k))))
+        return out
 
     def _soft_bits(self, aligned: np.ndarray) -> np.ndarray:
         lay = self.layout
@@ -238,29 +344,112 @@ class FSWScheme(LumaScheme):
         return np.bincount(lay["bit_of_cell"][msg], weights=(cellsum * lay["chips"])[msg],
                            minlength=self.code.n_bits)
 
-    def decode(self, rgb: np.ndarray, max_attempts: int = 6) -> dict:
-        """Low-level decode: {'payload', 'errors', 'attempts', 'sync'} (payload None when nothing decodes)."""
-        r = self._prepare(rgb)
+    def _scale_search(self, r: np.ndarray, top: int = 3) -> list:
+        """Fallback when the autocorrelation finds no lattice: isotropic scales on a 1.5% grid, each scored
+        by the sync correlation of a central 4x4-tile fold (cheap, and tolerant to the grid step)."""
+        import cv2
+
         h, w = r.shape
-        bases = self._lattice(r) if min(h, w) >= 2 * int(0.42 * T) + 4 else []
-        nominal = np.eye(2) * T
-        if not any(np.allclose(b, nominal, atol=0.75) for b in bases):
-            bases.append(nominal)
-        attempts, best_sync = 0, None
-        for basis in bases:
-            fold = self._fold(r, basis)
-            if fold is None:
+        found = []
+        # Only periods >= 0.9 T: detection resamples to WORK, so resizing leaves the period alone and
+        # cropping lengthens it; shorter periods (padding, expanded canvases) come from the autocorrelation.
+        for s in np.exp(np.arange(np.log(0.9), np.log(PMAX), np.log(1.015))):
+            p = s * T
+            n = int(min(4, (min(h, w) - 2) // p))
+            if n < 2:
                 continue
-            for score, aligned in self._align(fold):
-                if attempts >= max_attempts:
-                    break
-                attempts += 1
-                best_sync = score if best_sync is None else max(best_sync, score)
-                bits = (self._soft_bits(aligned) > 0).astype(np.uint8)
-                res = self.code.decode(bits)
+            ox, oy = w / 2 - n * p / 2, h / 2 - n * p / 2
+            m = np.array([[s, 0, ox], [0, s, oy]], dtype=np.float64)
+            warped = cv2.warpAffine(r, m, (n * T, n * T), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+            fold = warped.reshape(n, T, n, T).sum(axis=(0, 2))
+            sc, al = self._align(fold, top=1)[0]
+            found.append((sc, s))
+        found.sort(key=lambda t: -t[0])
+        out = []
+        for sc, s in found[:top]:
+            basis = NOMINAL * s
+            fold = self._fold(r, basis)
+            if fold is not None:
+                sc, al = self._align(fold, top=1)[0]
+                out.append((sc, al, basis))
+        return out
+
+    def _refine(self, r: np.ndarray, basis: np.ndarray, score: float, aligned: np.ndarray):
+        """Hill-climb the sync score over small scale / rotation changes of a lattice hypothesis.
+
+        The autocorrelation peak is only accurate to ~0.2 px; over a fold of several tiles that is enough
+        to smear the cells, so the sync correlation (a matched filter, far more sensitive) finishes it.
+        """
+        best = (score, aligned, basis)
+        for step_s, step_a in ((0.004, 0.3), (0.002, 0.15), (0.001, 0.07)):
+            improved = True
+            while improved:
+                improved = False
+                base = best[2]
+                for ds, da in ((step_s, 0), (-step_s, 0), (0, step_a), (0, -step_a)):
+                    c, sn = np.cos(np.deg2rad(da)), np.sin(np.deg2rad(da))
+                    cand = (1 + ds) * np.array([[c, -sn], [sn, c]]) @ base
+                    fold = self._fold(r, cand)
+                    if fold is None:
+                        continue
+                    sc, al = self._align(fold, top=1)[0]
+                    if sc > best[0]:
+                        best, improved = (sc, al, cand), True
+        return best[0], best[1]
+
+    def decode(self, rgb: np.ndarray) -> dict:
+        """Low-level decode: {'payload', 'errors', 'attempts', 'sync'} (payload None when nothing decodes).
+
+        The nominal lattice (any resize, compression or filtering of the whole image) is tried first;
+        then every autocorrelation candidate is folded and ranked by its sync score, and the best
+        hypotheses are decoded, at most MAX_ATTEMPTS decodes in all.
+        """
+        r = self._prepare(rgb)
+        attempts, best_sync = 0, None
+
+        def try_decode(score, aligned):
+            nonlocal attempts, best_sync
+            attempts += 1
+            best_sync = score if best_sync is None else max(best_sync, score)
+            soft = self._soft_bits(aligned)
+            hard = (soft > 0).astype(np.uint8)
+            # Chase-2 soft decoding: also try flipping every subset of the CHASE least reliable bits.
+            weakest = np.argsort(np.abs(soft))[:CHASE]
+            for flips in _FLIP_PATTERNS:
+                word = hard.copy()
+                word[weakest[flips]] ^= 1
+                res = self.code.decode(word)
                 if res is not None and res[0][0] == HEADER:
-                    return {"payload": res[0][1:], "errors": res[1], "attempts": max_attempts, "sync": score}
-        return {"payload": None, "errors": None, "attempts": max_attempts, "sync": best_sync}
+                    # distance from what was read to the codeword found (not just the BCH corrections):
+                    # the false-positive bound below holds for any codeword at that distance, however found
+                    errors = int((self.code.encode(res[0]) != hard).sum())
+                    return {"payload": res[0][1:], "errors": errors, "attempts": MAX_ATTEMPTS, "sync": score}
+            return None
+
+        fold = self._fold(r, NOMINAL)
+        if fold is not None:
+            for score, aligned in self._align(fold, top=2):
+                if (out := try_decode(score, aligned)) is not None:
+                    return out
+        h, w = r.shape
+        hyps = []
+        if min(h, w) >= 2 * int(PMIN * T) + 4:
+            for basis in self._lattice(r):
+                if np.abs(basis - NOMINAL).max() < 0.4:
+                    continue
+                fold = self._fold(r, basis)
+                if fold is not None:
+                    score, aligned = self._align(fold, top=1)[0]
+                    hyps.append((score, aligned, basis))
+        if not hyps or max(hyps, key=lambda t: t[0])[0] < REFINE_MIN_SYNC:
+            hyps.extend(self._scale_search(r))
+        hyps.sort(key=lambda t: -t[0])
+        for i, (score, aligned, basis) in enumerate(hyps[:MAX_ATTEMPTS - attempts]):
+            if i < REFINE and score >= REFINE_MIN_SYNC:
+                score, aligned = self._refine(r, basis, score, aligned)
+            if (out := try_decode(score, aligned)) is not None:
+                return out
+        return {"payload": None, "errors": None, "attempts": MAX_ATTEMPTS, "sync": best_sync}
 
     def detect_rgb(self, rgb: np.ndarray, fpr: float = 1e-6, expected: bytes | None = None) -> WatermarkDetection:
         h, w = rgb.shape[:2]
