@@ -87,10 +87,12 @@ def render_credentials(c: CredentialsFinding) -> Group:
         t.add_row("Signer", signer)
     if c.claim_generator:
         t.add_row("Claim generator", T(c.claim_generator))
-    t.add_row("Signed at", T(c.signed_at or "unknown (no trusted timestamp)", "" if c.signed_at else "dim"))
+    if c.state is not None or c.signed_at:
+        t.add_row("Signed at", T(c.signed_at or "unknown (no trusted timestamp)", "" if c.signed_at else "dim"))
     if c.title:
         t.add_row("Title", T(c.title))
-    t.add_row("Source type", _dst_text(c.digital_source_type))
+    if c.state is not None or c.digital_source_type:
+        t.add_row("Source type", _dst_text(c.digital_source_type))
     if c.actions:
         t.add_row("Actions", T(", ".join(c.actions)))
     if c.manifest_id:

@@ -122,7 +122,7 @@ STATUS_CODES: dict[str, tuple[str, str]] = {
     "cawg.ica.invalid_issuer": (FAILURE, "The creator identity's aggregated credential (CAWG) has an invalid issuer."),
     "cawg.ica.signature_mismatch": (FAILURE, "The creator identity's aggregated credential (CAWG) signature does not match."),
     # --- our own (forensics.*) codes -----------------------------------------------------------
-    "forensics.manifest.unreadable": (INFO, "Content Credentials are present but could not be read or validated by c2pa (see the detail)."),
+    "forensics.manifest.unreadable": (INFO, "c2pa could not read or validate this manifest, so it proves nothing either way."),
     "forensics.manifest.remote": (INFO, "The manifest is stored remotely; it was not fetched because verification is offline (use --allow-network)."),
     "forensics.format.unsupported": (INFO, "c2pa cannot read Content Credentials in this file format, so none were checked."),
     "forensics.asset.unparsable": (INFO, "c2pa could not parse the file's structure, so Content Credentials could not be checked."),
