@@ -48,6 +48,14 @@ class WatermarkScheme:
     def detect_rgb(self, rgb: np.ndarray, fpr: float = 1e-6, expected: bytes | None = None) -> WatermarkDetection:
         raise NotImplementedError
 
+    def reference_bits(self, payload: bytes) -> np.ndarray:
+        """The bits a perfect read of ``payload`` gives (for bit-accuracy figures)."""
+        raise NotImplementedError
+
+    def read_bits(self, rgb: np.ndarray) -> np.ndarray | None:
+        """What the detector reads, as bits comparable with :meth:`reference_bits` (None: nothing read)."""
+        raise NotImplementedError
+
     def not_detected(self, **kw: Any) -> WatermarkDetection:
         return WatermarkDetection(scheme=self.name, detected=False, source=self.source,
                                   implies_ai=self.implies_ai, **kw)

@@ -101,6 +101,14 @@ class _ImwmScheme(RGBScheme):
     def decode_bits(self, rgb: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def reference_bits(self, payload: bytes) -> np.ndarray:
+        return _bits(payload)
+
+    def read_bits(self, rgb: np.ndarray) -> np.ndarray | None:
+        if rgb.shape[0] * rgb.shape[1] < 256 * 256:
+            return None
+        return self.decode_bits(rgb).astype(np.uint8)
+
     def detect_rgb(self, rgb, fpr=1e-6, expected=None) -> WatermarkDetection:
         n = self.payload_bytes * 8
         if rgb.shape[0] * rgb.shape[1] < 256 * 256:

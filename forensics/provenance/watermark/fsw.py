@@ -407,12 +407,15 @@ class FSWScheme(LumaScheme):
         r = self._prepare(rgb)
         attempts, best_sync = 0, None
 
+        best_bits = None
+
         def try_decode(score, aligned):
-            nonlocal attempts, best_sync
+            nonlocal attempts, best_sync, best_bits
             attempts += 1
-            best_sync = score if best_sync is None else max(best_sync, score)
             soft = self._soft_bits(aligned)
             hard = (soft > 0).astype(np.uint8)
+            if best_sync is None or score > best_sync:
+                best_sync, best_bits = score, hard
             # Chase-2 soft decoding: also try flipping every subset of the CHASE least reliable bits.
             weakest = np.argsort(np.abs(soft))[:CHASE]
             for flips in _FLIP_PATTERNS:
@@ -423,7 +426,8 @@ class FSWScheme(LumaScheme):
                     # distance from what was read to the codeword found (not just the BCH corrections):
                     # the false-positive bound below holds for any codeword at that distance, however found
                     errors = int((self.code.encode(res[0]) != hard).sum())
-                    return {"payload": res[0][1:], "errors": errors, "attempts": MAX_ATTEMPTS, "sync": score}
+                    return {"payload": res[0][1:], "errors": errors, "attempts": MAX_ATTEMPTS, "sync": score,
+                            "bits": hard}
             return None
 
         fold = self._fold(r, NOMINAL)
@@ -449,7 +453,14 @@ class FSWScheme(LumaScheme):
                 score, aligned = self._refine(r, basis, score, aligned)
             if (out := try_decode(score, aligned)) is not None:
                 return out
-        return {"payload": None, "errors": None, "attempts": MAX_ATTEMPTS, "sync": best_sync}
+        return {"payload": None, "errors": None, "attempts": MAX_ATTEMPTS, "sync": best_sync, "bits": best_bits}
+
+    def reference_bits(self, payload: bytes) -> np.ndarray:
+        return self.code.encode(bytes([HEADER]) + payload)
+
+    def read_bits(self, rgb: np.ndarray) -> np.ndarray | None:
+        """Hard code bits of the decoded (or best-synchronised) hypothesis, for bit-accuracy figures."""
+        return self.decode(rgb)["bits"]
 
     def detect_rgb(self, rgb: np.ndarray, fpr: float = 1e-6, expected: bytes | None = None) -> WatermarkDetection:
         h, w = rgb.shape[:2]
