@@ -255,3 +255,61 @@ def test_one_audit_per_report_at_a_time(tmp_path, archive):
         holder.close()
     with pytest.raises(AuditError, match="folder"):
         run_audit([str(archive / "a.jpg")], tmp_path, workers=1, analysers=[CHAOS])
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (Debian package)")
+def test_html_report_in_a_browser(tmp_path):
+    """No script from a file runs, no request leaves the page, sorting and filtering work, CSP allows our script."""
+    pytest.importorskip("forensics.provenance.signing")
+    from playwright.sync_api import sync_playwright
+
+    from forensics.provenance.keys import init_pki
+    from forensics.provenance.signing import SigningIdentity, sign_file
+
+    init_pki()
+    src = tmp_path / "in"
+    src.mkdir()
+    small_jpeg(src / "plain.jpg", 1, size=(96, 64))
+    sign_file(src / "plain.jpg", src / "signed.jpg", identity=SigningIdentity.default(),
+              title="<script>alert(1)</script><img src=x onerror=alert(2)>")
+    small_jpeg(src / "exif.jpg", 2, exif={0x010E: "<svg onload=alert(3)>", 0x013B: "<script>alert(4)</script>"})
+    (src / "broken.jpg").write_text("x")
+    out = tmp_path / "r.jsonl"
+    run_audit([str(src)], out, html=tmp_path / "r.html", workers=1, analysers=[METADATA, CREDENTIALS])
+    dialogs, requests, errors = [], [], []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                     args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                                           "--disable-background-networking", "--disable-component-update"])
+        try:
+            page = browser.new_page()
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.on("request", lambda r: requests.append(r.url))
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.goto((tmp_path / "r.html").as_uri())
+            assert page.locator("#rows tbody tr").count() == 4
+            assert page.inner_text("#shown") == "4"
+            assert "<script>alert(1)</script>" in page.inner_text("#rows")  # shown as text
+            page.fill("#q", "signed")
+            assert page.inner_text("#shown") == "1"  # our script runs: the CSP hash matches it
+            page.fill("#q", "")
+            page.select_option("#fverdict", "error")
+            assert page.inner_text("#shown") == "1"
+            page.select_option("#fverdict", "")
+            page.click("#rows th:nth-child(2)")  # sort by path, ascending
+            names = [Path(t).name for t in page.locator("#rows tbody td.path").all_inner_texts()]
+            assert names == sorted(names)
+            page.click("#rows th:nth-child(2)")
+            names = [Path(t).name for t in page.locator("#rows tbody td.path").all_inner_texts()]
+            assert names == sorted(names, reverse=True)
+            page.wait_for_timeout(200)
+        finally:
+            browser.close()
+    assert dialogs == []
+    assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
+    assert errors == []

@@ -29,8 +29,11 @@ class AuditError(RuntimeError):
 
 
 def _worker_main(conn, config: WorkerConfig) -> None:  # runs in the child
+    import signal
+
     from .worker import limit_threads
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the workers
     limit_threads()
     try:
         from .worker import WorkerState
@@ -39,8 +42,9 @@ def _worker_main(conn, config: WorkerConfig) -> None:  # runs in the child
     except BaseException as exc:  # noqa: BLE001 - report why the worker cannot start, then exit
         try:
             conn.send(("fatal", f"{type(exc).__name__}: {exc}"))
-        finally:
-            return
+        except OSError:
+            pass
+        return
     conn.send(("ready", os.getpid()))
     while True:
         try:
