@@ -103,6 +103,28 @@ def rule_credentials_unchecked(r: Report) -> list[str]:
     return []
 
 
+def _invalid_ingredients(nodes: list[dict], depth: int = 0) -> list[str]:
+    out = []
+    for n in nodes or []:
+        if n.get("state") == "Invalid":
+            out.append(str(n.get("title") or n.get("manifest_id") or "untitled"))
+        if depth < 16:
+            out += _invalid_ingredients(n.get("ingredients") or [], depth + 1)
+    return out
+
+
+def rule_invalid_ingredients(r: Report) -> list[str]:
+    """A valid manifest can carry an ingredient whose own credentials failed (a re-signed altered file)."""
+    c = r.credentials
+    if c and c.present and c.state in ("Trusted", "Valid"):
+        bad = _invalid_ingredients(c.ingredients)
+        if bad:
+            return [f"ingredient credentials do not validate: {', '.join(bad[:5])}"
+                    + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+                    + " (the signer vouches for the new file, not for that history)"]
+    return []
+
+
 def rule_detector_context(r: Report) -> list[str]:
     d = r.detector
     if d and d.label != "synthetic":
@@ -126,6 +148,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule("likely-synthetic", rule_detector_synthetic),
     Rule(None, rule_other_watermarks),
     Rule(None, rule_credentials_unchecked),
+    Rule(None, rule_invalid_ingredients),
     Rule(None, rule_detector_context),
 )
 

@@ -180,3 +180,10 @@ def test_import_error_inside_an_existing_analyser_module_surfaces(monkeypatch, t
     monkeypatch.setattr(an, "DEFAULT_ANALYSERS", ["fx_broken_analyser:Analyser"])
     with pytest.raises(ModuleNotFoundError, match="definitely_missing_package_xyz"):
         load_analysers()
+
+
+def test_invalid_ingredient_is_called_out():
+    c = creds("Trusted", CAPTURE, ingredients=[{"title": "orig.jpg", "state": "Invalid", "ingredients": []}])
+    v = decide(report(c2pa=c))
+    assert v.label == "authentic-credentials"  # c2pa's state stands; the history problem is a reason
+    assert any("orig.jpg" in x and "do not validate" in x for x in v.reasons)

@@ -266,3 +266,13 @@ def test_verify_no_detector_does_not_import_torch(pki, tmp_path):
     assert line, p.stdout + p.stderr
     assert json.loads(line[0][6:]) == []
     assert '"state": "Trusted"' in p.stdout
+
+
+def test_resigning_a_tampered_file_keeps_the_evidence(pki, tmp_path):
+    xca = require(C2PA_FIXTURES / "XCA.jpg")
+    assert cli("sign", xca, "-o", tmp_path / "re.jpg", "--action", "edited").exit_code == 0
+    _, out = verify_json(tmp_path / "re.jpg")
+    c = out[0]["c2pa"]
+    assert c["state"] in ("Trusted", "Valid")  # what c2pa says of the new manifest
+    assert c["ingredients"][0]["state"] == "Invalid"
+    assert any("XCA.jpg" in r and "do not validate" in r for r in out[0]["verdict"]["reasons"])
