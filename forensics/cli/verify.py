@@ -110,6 +110,12 @@ def run_verify(paths: list[str], *, json_out: bool = False, trust_anchors: list[
         reports.append(report)
         if console is not None:  # stream the terminal report as files finish; errors stay on one line
             console.print(render_report(report), highlight=False, soft_wrap=report.error is not None)
+    if console is not None and len(reports) > 1:
+        from collections import Counter
+
+        counts = Counter(r.verdict.label if r.verdict else "error" for r in reports)
+        console.print(f"{len(reports)} files: " + ", ".join(f"{n} {label}" for label, n in counts.most_common()),
+                      highlight=False, markup=False)
     if json_out:
         sys.stdout.write(json.dumps([r.to_json() for r in reports], indent=2, ensure_ascii=False, default=str))
         sys.stdout.write("\n")
