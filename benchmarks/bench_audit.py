@@ -123,15 +123,16 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="use only the first N photos")
     ap.add_argument("--skip-engine-only", action="store_true")
     args = ap.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # progress visible when redirected to a file
 
     files = _media_files(args.photos, args.limit)
     n, w = len(files), args.workers
     size_mb = sum(p.stat().st_size for p in files) / 1e6
-    print(f"{n} files ({size_mb:.1f} MB) from {args.photos}, {w} processes, {os.cpu_count()} CPUs", flush=True)
+    print(f"{n} files ({size_mb:.1f} MB) from {args.photos}, {w} processes, {os.cpu_count()} CPUs")
 
     t_floor = decode_floor(files, w)
     floor = n / t_floor
-    print(f"decode floor (Pillow open+load, {w} processes): {floor:.1f} files/s ({t_floor:.1f} s)", flush=True)
+    print(f"decode floor (Pillow open+load, {w} processes): {floor:.1f} files/s ({t_floor:.1f} s)")
 
     results = []
     if not args.skip_engine_only:
@@ -150,9 +151,9 @@ def main() -> None:
     full = results[-1]
     per_core = full["rate_total"] / w
     dominant = max(full["timings"].items(), key=lambda kv: kv[1]) if full["timings"] else ("-", 0)
-    print(f"RATIO audit(all signals) / decode floor = {floor / full['rate_total']:.2f}x (target <= 2x)", flush=True)
-    print(f"per core: {per_core:.2f} files/s/core; dominant analyser: {dominant[0]} ({dominant[1]:.0f} ms/file)", flush=True)
-    print(f"10 million files at this rate: {1e7 / per_core / 3600:.0f} core-hours", flush=True)
+    print(f"RATIO audit(all signals) / decode floor = {floor / full['rate_total']:.2f}x (target <= 2x)")
+    print(f"per core: {per_core:.2f} files/s/core; dominant analyser: {dominant[0]} ({dominant[1]:.0f} ms/file)")
+    print(f"10 million files at this rate: {1e7 / per_core / 3600:.0f} core-hours")
     print(f"report size: {full['jsonl_bytes'] / full['files']:.0f} B/file JSONL, "
           f"{full['state_bytes'] / full['files']:.0f} B/file state SQLite "
           f"(10 million files: {full['jsonl_bytes'] / full['files'] * 1e7 / 1e9:.1f} GB JSONL, "
