@@ -149,8 +149,8 @@ def _embed_pil(img: "Image.Image", scheme: WatermarkScheme, payload: bytes, stre
         r = scheme.residual(y8, payload, strength).astype(np.float64) * (peak / 255.0)
         out = np.clip(np.rint(arr + r), 0, peak)
         if mode == "I":
-            return Image.fromarray(out.astype(np.int32), "I")
-        return Image.fromarray(out.astype(np.uint16), "I;16")
+            return Image.fromarray(out.astype(np.int32))  # mode "I"
+        return Image.fromarray(out.astype(np.uint16))  # mode "I;16"
     if mode == "CMYK":
         if not isinstance(scheme, LumaScheme):
             rgb = scheme.embed_rgb(np.asarray(img.convert("RGB")), payload, strength)
