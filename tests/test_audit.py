@@ -133,6 +133,39 @@ def test_rerun_is_incremental_by_mtime_and_hash(archive, tmp_path, chaos_log):
     assert fifth.errors == {}
 
 
+def test_named_file_is_reported_even_if_a_folder_scan_skipped_it(archive, tmp_path, chaos_log):
+    out = tmp_path / "r.jsonl"
+    first = run_audit([str(archive / "sub"), str(archive / "notes.txt")], out, workers=1, analysers=[CHAOS])
+    assert first.skipped == 0 and {Path(r["path"]).name for r in read_jsonl(out)} == {"IMG_0003", "notes.txt"}
+    run_audit([str(archive)], out, workers=1, analysers=[CHAOS])  # notes.txt found by walking: skipped
+    assert "notes.txt" not in {Path(r["path"]).name for r in read_jsonl(out)}
+    again = run_audit([str(archive / "notes.txt")], out, workers=1, analysers=[CHAOS])
+    (row,) = read_jsonl(out)
+    assert Path(row["path"]).name == "notes.txt" and row["error"]["code"] == "unsupported"
+    assert again.failed == 1
+
+
+def test_video_found_by_content_gets_a_row_and_thumbnail(tmp_path):
+    cv2 = pytest.importorskip("cv2")
+    import numpy as np
+
+    src = tmp_path / "in"
+    src.mkdir()
+    path = src / "clip.bin"  # the name says nothing: the content does
+    w = cv2.VideoWriter(str(path) + ".mp4", cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48))
+    if not w.isOpened():
+        pytest.skip("no mp4v encoder in this OpenCV build")
+    for i in range(10):
+        w.write(np.full((48, 64, 3), i * 20, np.uint8))
+    w.release()
+    os.rename(str(path) + ".mp4", path)
+    out = tmp_path / "r.jsonl"
+    run_audit([str(src)], out, html=tmp_path / "r.html", workers=1, analysers=[])
+    (row,) = read_jsonl(out)
+    assert row["media_type"] == "video/mp4" and row["error"] is None
+    assert 'src="data:image/jpeg;base64,' in (tmp_path / "r.html").read_text(encoding="utf-8")
+
+
 def test_csv_and_parquet_reports(archive, tmp_path, chaos_log):
     pa = pytest.importorskip("pyarrow.parquet")
     out = tmp_path / "r.jsonl"

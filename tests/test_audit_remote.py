@@ -32,6 +32,7 @@ def s3_server(monkeypatch):
         server.stop()
 
 
+@pytest.mark.slow
 def test_s3_prefix_via_fsspec(s3_server, tmp_path):
     import boto3
 

@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS items (
     explicit INTEGER NOT NULL,  -- named by the user (always reported) or found by walking a folder
     size INTEGER, mtime TEXT,   -- as seen by the latest scan
     status TEXT,                -- NULL: to do | done | skipped (not media)
-    done_size INTEGER, done_mtime TEXT, done_fp TEXT,  -- what the stored result was computed from
+    done_size INTEGER, done_mtime TEXT, done_fp TEXT, done_explicit INTEGER,  -- what the result came from
     sha256 TEXT, label TEXT, error_code TEXT,
     result TEXT,                -- the verify JSON object
     thumb BLOB                  -- small JPEG for the HTML report
@@ -144,6 +144,9 @@ class AuditState:
                     "seq=excluded.seq, display=excluded.display, folder=excluded.folder, "
                     "source=excluded.source, explicit=excluded.explicit, size=excluded.size, "
                     "mtime=excluded.mtime WHERE items.scan != excluded.scan", buf)
+                # listed twice in one scan (a folder and a file in it): one row, but named wins over found
+                self.db.executemany("UPDATE items SET explicit=1 WHERE key=? AND scan=? AND explicit=0",
+                                    [(b[0], scan) for b in buf if b[6]])
                 # scan failures are results already: store them as done error rows
                 for key, row, code in errors:
                     self.db.execute("UPDATE items SET status='done', result=?, label='error', error_code=?, "
@@ -172,16 +175,21 @@ class AuditState:
         while True:
             rows = self.db.execute(
                 "SELECT seq, key, display, source, explicit, size, mtime, status, done_size, done_mtime, "
-                "done_fp, sha256 FROM items WHERE scan=? AND seq>? AND source != 'error' ORDER BY seq LIMIT ?",
-                (scan, last, batch)).fetchall()
+                "done_fp, done_explicit, sha256 FROM items WHERE scan=? AND seq>? AND source != 'error' "
+                "ORDER BY seq LIMIT ?", (scan, last, batch)).fetchall()
             if not rows:
                 return
-            for (seq, key, display, source, explicit, size, mtime, status, dsize, dmtime, dfp, sha) in rows:
+            for (seq, key, display, source, explicit, size, mtime, status, dsize, dmtime, dfp, dexp,
+                 sha) in rows:
                 last = seq
-                reusable = status in ("done", "skipped") and dfp == fp and not force
-                if reusable and dsize == size and dmtime == mtime and size is not None and mtime is not None:
+                fresh = status in ("done", "skipped") and dfp == fp and not force
+                same = size is not None and mtime is not None and dsize == size and dmtime == mtime
+                # Whether a non-media file is reported depends on how it was listed: a file skipped when
+                # found in a folder gets its row once it is named, and the other way round.
+                valid = (status == "skipped" and not explicit) or (status == "done" and (explicit or not dexp))
+                if fresh and same and valid:
                     continue  # unchanged: nothing to do
-                known = sha if reusable and dsize == size and size is not None else None
+                known = sha if fresh and size is not None and dsize == size else None
                 yield Todo(key, display, source, bool(explicit), size, mtime, known)
 
     def count_todo(self, scan: int, fp: str, force: bool = False) -> int:
@@ -192,15 +200,15 @@ class AuditState:
         status = result["status"]
         with self.db:
             if status == "unchanged":  # same bytes, new mtime: keep the stored result
-                self.db.execute("UPDATE items SET done_mtime=?, done_size=? WHERE key=?",
-                                (todo.mtime, todo.size, todo.key))
+                self.db.execute("UPDATE items SET done_mtime=?, done_size=?, done_explicit=? WHERE key=?",
+                                (todo.mtime, todo.size, int(todo.explicit), todo.key))
                 return
             row = result.get("row")
             err = (row or {}).get("error") or {}
             self.db.execute(
-                "UPDATE items SET status=?, done_size=?, done_mtime=?, done_fp=?, sha256=?, label=?, "
-                "error_code=?, result=?, thumb=? WHERE key=?",
-                (status, todo.size, todo.mtime, fp, result.get("sha256"),
+                "UPDATE items SET status=?, done_size=?, done_mtime=?, done_fp=?, done_explicit=?, sha256=?, "
+                "label=?, error_code=?, result=?, thumb=? WHERE key=?",
+                (status, todo.size, todo.mtime, fp, int(todo.explicit), result.get("sha256"),
                  (row or {}).get("verdict", {}).get("label"), err.get("code"),
                  _dumps(row) if row is not None else None, result.get("thumb"), todo.key))
 
