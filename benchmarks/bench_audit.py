@@ -78,7 +78,9 @@ def run(files: list[Path], workers: int, analysers, label: str) -> dict:
         for k, v in (r.get("timings_ms") or {}).items():
             per[k].append(v)
     errors = summary.errors
-    return {"label": label, "files": len(rows), "jsonl_bytes": jsonl_bytes, "state_bytes": state_bytes, "total_s": total, "audit_s": summary.audit_s,
+    return {"label": label, "files": len(rows), "jsonl_bytes": jsonl_bytes, "state_bytes": state_bytes,
+            "total_s": total, "audit_s": summary.audit_s, "startup_s": summary.startup_s,
+            "steady": summary.files_per_s,
             "timings": {k: statistics.mean(v) for k, v in per.items()}, "errors": errors,
             "analyser_errors": sorted({e["analyser"] + ": " + e["code"] for r in rows
                                        for e in r.get("analyser_errors", [])})}
@@ -141,17 +143,21 @@ def main() -> None:
     for r in results:
         r["rate_total"] = r["files"] / r["total_s"]
         print(f"{r['label']}: {r['rate_total']:.1f} files/s end to end ({r['total_s']:.1f} s incl. scan, "
-              f"worker start-up and report), {r['files'] / r['audit_s']:.1f} files/s in the audit phase; "
-              f"ratio to the decode floor {floor / r['rate_total']:.1f}x; errors {r['errors'] or 'none'}")
+              f"worker start-up and report), {r['steady']:.1f} files/s once workers were up "
+              f"(start-up {r['startup_s']:.1f} s); "
+              f"ratio to the decode floor {floor / r['steady']:.2f}x; errors {r['errors'] or 'none'}")
         if r["timings"]:
             parts = ", ".join(f"{k} {v:.1f}" for k, v in sorted(r["timings"].items(), key=lambda kv: -kv[1]))
             print(f"  mean ms per file: {parts}")
         if r["analyser_errors"]:
             print(f"  analyser errors: {'; '.join(r['analyser_errors'])}")
     full = results[-1]
-    per_core = full["rate_total"] / w
+    # Like for like: the floor is timed with its processes already started, so the audit's steady-state
+    # rate (from the first worker with its models loaded) is the comparable figure; end to end is printed too.
+    per_core = full["steady"] / w
     dominant = max(full["timings"].items(), key=lambda kv: kv[1]) if full["timings"] else ("-", 0)
-    print(f"RATIO audit(all signals) / decode floor = {floor / full['rate_total']:.2f}x (target <= 2x)")
+    print(f"RATIO audit(all signals) / decode floor = {floor / full['steady']:.2f}x steady state, "
+          f"{floor / full['rate_total']:.2f}x end to end (target <= 2x)")
     print(f"per core: {per_core:.2f} files/s/core; dominant analyser: {dominant[0]} ({dominant[1]:.0f} ms/file)")
     print(f"10 million files at this rate: {1e7 / per_core / 3600:.0f} core-hours")
     print(f"report size: {full['jsonl_bytes'] / full['files']:.0f} B/file JSONL, "

@@ -49,7 +49,8 @@ class AuditSummary:
     verdicts: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
-    audit_s: float = 0.0  # time spent in phase 2 (workers running)
+    audit_s: float = 0.0  # phase 2 (workers running), worker start-up included
+    startup_s: float = 0.0  # of which: until the first worker had loaded its models
     outputs: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -58,7 +59,8 @@ class AuditSummary:
 
     @property
     def files_per_s(self) -> float:
-        return self.processed / self.audit_s if self.audit_s > 0 else 0.0  # includes worker start-up
+        busy = self.audit_s - self.startup_s  # steady state: from the first worker ready to the last result
+        return self.processed / busy if busy > 0 else 0.0
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -66,6 +68,7 @@ class AuditSummary:
         d["files_per_s"] = round(self.files_per_s, 2)
         d["elapsed_s"] = round(self.elapsed_s, 2)
         d["audit_s"] = round(self.audit_s, 2)
+        d["startup_s"] = round(self.startup_s, 2)
         return d
 
 
@@ -192,7 +195,10 @@ def run_audit(
                 finished += 1
                 if progress:
                     progress(finished, total)
-        audit_s = time.monotonic() - t_audit
+        t_end = time.monotonic()
+        audit_s = t_end - t_audit
+        first_ready = getattr(pool, "first_ready", None)
+        startup_s = (first_ready - t_audit) if first_ready else 0.0
 
         # 3. report
         counts = state.counts(scan)
@@ -200,7 +206,8 @@ def run_audit(
                                inputs=counts["inputs"], reported=counts["reported"], skipped=counts["skipped"],
                                processed=processed - unchanged - skipped_now,
                                reused=counts["inputs"] - n_scan_errors - (processed - unchanged),
-                               verdicts=counts["verdicts"], errors=counts["errors"], audit_s=audit_s)
+                               verdicts=counts["verdicts"], errors=counts["errors"], audit_s=audit_s,
+                               startup_s=startup_s)
         _write_reports(state, scan, out, html=html, csv=csv, parquet=parquet, html_max_rows=html_max_rows,
                        summary=summary)
         state.set(run_state="complete")

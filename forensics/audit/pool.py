@@ -83,6 +83,7 @@ class LocalPool:
         self.startup_failures = 0
         self.last_fatal: str | None = None
         self.respawned = 0
+        self.first_ready: float | None = None  # when the first worker had its models loaded
 
     def _start(self) -> _Slot:
         parent, child = self.ctx.Pipe(duplex=True)
@@ -149,6 +150,7 @@ class LocalPool:
                         if kind == "ready":
                             s.ready = True
                             self.startup_failures = 0
+                            self.first_ready = self.first_ready or time.monotonic()
                         elif kind == "result":
                             todo, s.todo = s.todo, None
                             yield todo, payload

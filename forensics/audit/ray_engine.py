@@ -41,6 +41,7 @@ class RayPool:
         self.timeout = timeout_per_file
         self.address = address
         self.respawned = 0
+        self.first_ready: float | None = None  # when the first actor had its models loaded
 
     def results(self, todos: Iterable[Todo]) -> Iterator[tuple[Todo, dict]]:
         try:
@@ -118,6 +119,7 @@ class RayPool:
                             ray.get(ref)
                             idle.append(actor)
                             failures = 0
+                            self.first_ready = self.first_ready or time.monotonic()
                         except RayError as exc:
                             failures += 1
                             last_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -165,8 +165,9 @@ def _print_summary(console, summary) -> None:
     console.print(t)
     if summary.errors:
         console.print("errors: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.errors.items())))
-    console.print(f"{summary.reported} reported, {summary.processed} analysed now "
-                  f"({summary.files_per_s:.1f} files/s), {summary.reused} reused from the last run, "
-                  f"{summary.skipped} skipped (not images or videos), {summary.elapsed_s:.1f} s")
+    rate = f" ({summary.files_per_s:.1f} files/s once workers were up)" if summary.processed else ""
+    console.print(f"{summary.reported} reported, {summary.processed} analysed now{rate}, "
+                  f"{summary.reused} reused from the last run, {summary.skipped} skipped (not images or "
+                  f"videos), {summary.elapsed_s:.1f} s in all", markup=False, highlight=False)
     console.print("written: " + ", ".join(f"{v}" for v in summary.outputs.values()), soft_wrap=True,
                   markup=False, highlight=False)
