@@ -236,7 +236,7 @@ def test_generation_timeout_is_504_and_the_job_is_aborted(make_app):
 def test_no_generate_mode(tmp_path):
     from forensics.service import ServiceSettings, create_app
 
-    app = create_app(ServiceSettings.load(generate=False, detector=False))
+    app = create_app(ServiceSettings.load(generate=False, detector=False, verify_isolation="thread"))
     token, _ = app.state.store.create_api_key("k", ["generate"])
     with TestClient(app) as c:
         assert c.get("/healthz").json()["generator"]["state"] == "disabled"
@@ -444,3 +444,23 @@ def test_cli_create_api_key_and_db_upgrade(forensics_home):
     assert up.exit_code == 0 and "0002" in up.output
     assert runner.invoke(app, ["keys", "revoke-api-key", "--name", "desk"]).exit_code == 0
     assert ServiceStore(config.registry_url()).authenticate(token) is None
+
+
+def test_process_pool_survives_a_crashing_worker():
+    import os
+
+    from forensics.service import ServiceSettings
+    from forensics.service.pool import VerifyPool, WorkerCrashed
+
+    pool = VerifyPool(ServiceSettings(verify_workers=1, verify_isolation="process"))
+
+    async def scenario():
+        with pytest.raises(WorkerCrashed):
+            await pool.run(os._exit, 3)  # stands in for a native decoder crashing on a hostile file
+        return await pool.run(sum, [1, 2, 3])  # a fresh worker takes the next request
+
+    try:
+        assert asyncio.run(scenario()) == 6
+        assert pool.pending == 0
+    finally:
+        pool.close()

@@ -109,7 +109,8 @@ def make_app(tmp_path):
     made = []
 
     def _make(generator=None, **overrides):
-        settings = ServiceSettings.load(**{"detector": False, **overrides})
+        # threads: no worker processes to spawn per test (process isolation has its own tests)
+        settings = ServiceSettings.load(**{"detector": False, "verify_isolation": "thread", **overrides})
         app = create_app(settings, generator=generator if generator is not None else FakeGenerator())
         token, _ = app.state.store.create_api_key("desk" + "-2" * len(made), ["generate", "verify"])
         made.append(app)

@@ -7,8 +7,6 @@ import asyncio
 import base64
 import logging
 import math
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -24,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from .. import __version__
 from ..errors import ForensicsError
 from .middleware import SecurityHeaders
+from .pool import VerifyPool, WorkerCrashed
 from .policy import PromptPolicy
 from .ratelimit import RateLimiter
 from .settings import ServiceSettings
@@ -63,53 +62,6 @@ class GenerateBody(BaseModel):
 class BindingQuery(BaseModel):
     alg: str = Field(max_length=200)
     value: str = Field(max_length=4096)
-
-
-# -- verification in a bounded thread pool ---------------------------------------------------------
-class VerifyPool:
-    """A few threads, each with its own Verifier (Verifier is not thread-safe; its models stay loaded).
-    At most ``max_pending`` uploads are queued or running; beyond that the answer is 429."""
-
-    def __init__(self, settings: ServiceSettings):
-        from ..analysers import VerifyOptions
-
-        self.options = VerifyOptions(trust_anchors=list(settings.trust_anchors),
-                                     registry_url=settings.resolved_registry_url(), detector=settings.detector)
-        self.max_pending = settings.max_pending_verify
-        self.timeout = settings.verify_timeout_s
-        self.executor = ThreadPoolExecutor(max(1, settings.verify_workers), thread_name_prefix="forensics-verify")
-        self.local = threading.local()
-        self.pending = 0  # touched only on the event loop thread
-
-    def _verifier(self):
-        v = getattr(self.local, "verifier", None)
-        if v is None:
-            from ..verify import Verifier
-
-            v = self.local.verifier = Verifier(self.options)
-        return v
-
-    def _verify(self, path: Path, name: str):
-        return self._verifier().verify(path, display_path=name)
-
-    async def run(self, fn, *args):
-        if self.pending >= self.max_pending:
-            raise HTTPException(429, "too many verifications in progress; retry shortly",
-                                headers={"Retry-After": "2"})
-        self.pending += 1
-        try:
-            fut = self.executor.submit(fn, *args)
-            return await asyncio.wait_for(asyncio.wrap_future(fut), self.timeout)
-        except TimeoutError:
-            raise HTTPException(504, "verification took too long") from None
-        finally:
-            self.pending -= 1
-
-    async def verify(self, path: Path, name: str):
-        return await self.run(self._verify, path, name)
-
-    def close(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
 
 
 def _seconds_to_utc_midnight() -> int:
@@ -160,6 +112,7 @@ def create_app(settings: ServiceSettings | None = None, *, generator: Any = None
     async def lifespan(app: FastAPI):
         nonlocal pool
         pool = VerifyPool(settings)
+        pool.warm()
         if worker is not None:
             worker.start()
         try:
@@ -340,8 +293,10 @@ def create_app(settings: ServiceSettings | None = None, *, generator: Any = None
             if upload.media_type is None:
                 return JSONResponse(_error_json("unsupported", "not a supported image or video (unrecognised "
                                                 "content)", upload.filename), status_code=415)
-            report = await get_pool().verify(upload.path, upload.filename)
-            data = report.to_json()
+            try:
+                data = await get_pool().verify(upload.path, upload.filename)
+            except WorkerCrashed as exc:
+                return JSONResponse(_error_json("crashed", str(exc), upload.filename), status_code=422)
             return JSONResponse(data, status_code=200 if data.get("error") is None else 422)
         finally:
             upload.discard()
@@ -399,9 +354,11 @@ def create_app(settings: ServiceSettings | None = None, *, generator: Any = None
             if upload.media_type is None or not upload.media_type.startswith("image/"):
                 raise HTTPException(415, "send an image (JPEG, PNG, WebP, TIFF, …)")
             try:
-                matches = await get_pool().run(resolver.by_content, upload.path, alg, max_results)
+                matches = await get_pool().by_content(upload.path, alg, max_results)
             except BadQuery as exc:
                 raise HTTPException(400, str(exc)) from None
+            except WorkerCrashed as exc:
+                raise HTTPException(422, str(exc)) from None
             return {"matches": [m.to_json() for m in matches]}
         finally:
             upload.discard()

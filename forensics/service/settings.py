@@ -7,6 +7,8 @@ Example config.toml::
     public_verify = true        # false: /v1/verify needs a key with the "verify" scope
     public_resolve = true       # false: manifest lookup + Soft Binding Resolution need a "verify" key
     max_upload_mb = 50
+    verify_workers = 2
+    verify_isolation = "process"   # uploads are parsed in spawned worker processes (recycled)
     queue_size = 4              # waiting generation jobs (one more runs); full -> 429 + Retry-After
     generate_timeout_s = 300
     rate_per_minute = 10        # per API key, token bucket
@@ -42,6 +44,8 @@ class ServiceSettings:
     public_resolve: bool = True
     max_upload_mb: float = 50
     verify_workers: int = 2
+    verify_isolation: str = "process"  # "process": spawned workers, recycled; "thread": in-process
+    verify_max_tasks_per_worker: int = 500  # a process worker is replaced after this many files
     max_pending_verify: int = 64  # uploads being verified or waiting; more -> 429
     verify_timeout_s: float = 120
     queue_size: int = 4
@@ -61,6 +65,12 @@ class ServiceSettings:
     deny_patterns: list[str] = field(default_factory=list)
     deny_people: list[str] = field(default_factory=list)
     use_model_safety_checker: bool = True
+
+    def __post_init__(self):
+        if self.verify_isolation not in ("process", "thread"):
+            from ..errors import ConfigError
+
+            raise ConfigError(f"verify_isolation must be 'process' or 'thread', not {self.verify_isolation!r}")
 
     @property
     def max_upload_bytes(self) -> int:

@@ -1,0 +1,117 @@
+"""Verification off the event loop, in a bounded pool.
+
+Default: worker *processes* (spawned, never forked from the threaded server), each recycled after
+``verify_max_tasks_per_worker`` files. Uploaded files are attacker-controlled input to native decoders
+(libjpeg/libpng via Pillow and OpenCV, c2pa-rs, onnxruntime); in a separate process a crash or a leak in
+one of them costs one request, not the server. Measured reason as well: the BCH decoder of bchlib 2.1.3
+keeps a reference to its arguments on every call, so an in-process verifier grows by ~90 KB per image.
+``verify_isolation = "thread"`` keeps everything in-process (faster start, used by most unit tests).
+
+At most ``max_pending`` uploads are queued or running; beyond that the answer is 429.
+"""
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import threading
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+from fastapi import HTTPException
+
+# -- what runs in a worker (module level: picklable for process pools) ----------------------------
+_local = threading.local()
+
+
+def _verifier(options):
+    v = getattr(_local, "verifier", None)
+    if v is None:
+        from ..verify import Verifier
+
+        v = _local.verifier = Verifier(options)
+    return v
+
+
+def verify_job(options, path: str, name: str) -> dict:
+    return _verifier(options).verify(Path(path), display_path=name).to_json()
+
+
+def content_job(registry_url: str, path: str, alg: str | None, max_results: int) -> list:
+    from .resolve import Resolver
+
+    return Resolver(registry_url).by_content(Path(path), alg, max_results)
+
+
+def warm_job(options) -> bool:
+    """Import and build the analysers before the first upload arrives."""
+    _verifier(options)
+    return True
+
+
+class WorkerCrashed(Exception):
+    pass
+
+
+class VerifyPool:
+    def __init__(self, settings):
+        from ..analysers import VerifyOptions
+
+        self.options = VerifyOptions(trust_anchors=list(settings.trust_anchors),
+                                     registry_url=settings.resolved_registry_url(), detector=settings.detector)
+        self.registry_url = settings.resolved_registry_url()
+        self.workers = max(1, settings.verify_workers)
+        self.isolation = settings.verify_isolation
+        self.max_tasks = settings.verify_max_tasks_per_worker
+        self.max_pending = settings.max_pending_verify
+        self.timeout = settings.verify_timeout_s
+        self.pending = 0  # touched only on the event loop thread
+        self._executor: Executor | None = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> Executor:
+        with self._lock:
+            if self._executor is None:
+                if self.isolation == "process":
+                    self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                                         max_tasks_per_child=self.max_tasks or None)
+                else:
+                    self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="forensics-verify")
+            return self._executor
+
+    def warm(self) -> None:
+        ex = self._get()
+        for _ in range(self.workers):
+            ex.submit(warm_job, self.options)
+
+    async def run(self, fn, *args):
+        if self.pending >= self.max_pending:
+            raise HTTPException(429, "too many verifications in progress; retry shortly",
+                                headers={"Retry-After": "2"})
+        self.pending += 1
+        try:
+            fut = self._get().submit(fn, *args)
+            return await asyncio.wait_for(asyncio.wrap_future(fut), self.timeout)
+        except TimeoutError:
+            raise HTTPException(504, "verification took too long") from None
+        except BrokenProcessPool:
+            # a worker died (native crash, OOM kill): replace the pool, fail only the requests it held
+            with self._lock:
+                broken, self._executor = self._executor, None
+            if broken is not None:
+                broken.shutdown(wait=False, cancel_futures=True)
+            raise WorkerCrashed("the verification worker stopped while processing this file") from None
+        finally:
+            self.pending -= 1
+
+    async def verify(self, path: Path, name: str) -> dict:
+        return await self.run(verify_job, self.options, str(path), name)
+
+    async def by_content(self, path: Path, alg: str | None, max_results: int) -> list:
+        return await self.run(content_job, self.registry_url, str(path), alg, max_results)
+
+    def close(self) -> None:
+        with self._lock:
+            ex, self._executor = self._executor, None
+        if ex is not None:
+            ex.shutdown(wait=True, cancel_futures=True)
