@@ -37,6 +37,7 @@ G = T // CELL  # cells per tile side
 R = 4  # cells per code bit
 HEADER = 0x10  # version 1, 4 reserved bits (all fixed: they add to the code's false-positive margin)
 TARGET_RMS = 2.35  # default residual RMS on a 0..255 scale (≈ 40.6 dB PSNR)
+MASK_LO, MASK_HI = 0.6, 1.8  # perceptual mask range (relative to the median local contrast)
 SYNC_GAIN = 1.0  # sync cell amplitude relative to a message cell
 ISS = True  # informed embedding (per-bit gains against host interference)
 GAIN_MIN, GAIN_MAX = 0.25, 3.0
@@ -149,7 +150,7 @@ class FSWScheme(LumaScheme):
 
         hp = y - cv2.GaussianBlur(y, (0, 0), 1.5)
         act = np.sqrt(cv2.GaussianBlur(hp * hp, (0, 0), 4.0))
-        mask = np.clip(act / (np.median(act) + 1e-3), 0.4, 2.5)
+        mask = np.clip(act / (np.median(act) + 1e-3), MASK_LO, MASK_HI)
         mask = cv2.GaussianBlur(mask, (0, 0), 2.0)
         mask *= np.clip(np.minimum(y, 255 - y) / 8.0, 0.15, 1.0)
         return mask
@@ -345,48 +346,52 @@ class FSWScheme(LumaScheme):
                            minlength=self.code.n_bits)
 
     def _scale_search(self, r: np.ndarray, top: int = 3) -> list:
-        """Fallback when the autocorrelation finds no lattice: isotropic scales on a 1.5% grid, each scored
-        by the sync correlation of a central 4x4-tile fold (cheap, and tolerant to the grid step)."""
+        """Fallback when the autocorrelation finds no lattice (host texture can hide it): isotropic scales
+        on a 1.5% grid, each scored by the sync correlation of a central fold of at most 4x4 tiles (cheap,
+        and tolerant to the grid step); the best few are refined on the full fold."""
         import cv2
 
         h, w = r.shape
         found = []
         # Only periods >= 0.9 T: detection resamples to WORK, so resizing leaves the period alone and
         # cropping lengthens it; shorter periods (padding, expanded canvases) come from the autocorrelation.
-        for s in np.exp(np.arange(np.log(0.9), np.log(PMAX), np.log(1.015))):
-            p = s * T
+        for sc in np.exp(np.arange(np.log(0.9), np.log(PMAX), np.log(1.015))):
+            p = sc * T
             n = int(min(4, (min(h, w) - 2) // p))
             if n < 2:
                 continue
-            ox, oy = w / 2 - n * p / 2, h / 2 - n * p / 2
-            m = np.array([[s, 0, ox], [0, s, oy]], dtype=np.float64)
+            o = np.array([w / 2, h / 2]) - sc * n * T / 2
+            m = np.array([[sc, 0, o[0]], [0, sc, o[1]]])
             warped = cv2.warpAffine(r, m, (n * T, n * T), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
-            fold = warped.reshape(n, T, n, T).sum(axis=(0, 2))
-            sc, al = self._align(fold, top=1)[0]
-            found.append((sc, s))
+            found.append((self._align(warped.reshape(n, T, n, T).sum(axis=(0, 2)), top=1)[0][0], sc))
         found.sort(key=lambda t: -t[0])
         out = []
-        for sc, s in found[:top]:
-            basis = NOMINAL * s
+        for z, sc in found[:top]:
+            basis = sc * NOMINAL
             fold = self._fold(r, basis)
-            if fold is not None:
-                sc, al = self._align(fold, top=1)[0]
-                out.append((sc, al, basis))
+            if fold is None:
+                continue
+            full, al = self._align(fold, top=1)[0]
+            if z >= REFINE_MIN_SYNC - 1.0:  # the grid step smears a full fold: refine before judging
+                full, al, basis = self._refine(r, basis, full, al, steps=((0.006, 0.0), (0.003, 0.3), (0.0015, 0.15)))
+            out.append((full, al, basis))
         return out
 
-    def _refine(self, r: np.ndarray, basis: np.ndarray, score: float, aligned: np.ndarray):
+    def _refine(self, r: np.ndarray, basis: np.ndarray, score: float, aligned: np.ndarray,
+                steps=((0.004, 0.3), (0.002, 0.15), (0.001, 0.07))):
         """Hill-climb the sync score over small scale / rotation changes of a lattice hypothesis.
 
         The autocorrelation peak is only accurate to ~0.2 px; over a fold of several tiles that is enough
         to smear the cells, so the sync correlation (a matched filter, far more sensitive) finishes it.
         """
         best = (score, aligned, basis)
-        for step_s, step_a in ((0.004, 0.3), (0.002, 0.15), (0.001, 0.07)):
+        for step_s, step_a in steps:
             improved = True
             while improved:
                 improved = False
                 base = best[2]
-                for ds, da in ((step_s, 0), (-step_s, 0), (0, step_a), (0, -step_a)):
+                moves = ((step_s, 0), (-step_s, 0)) + (((0, step_a), (0, -step_a)) if step_a else ())
+                for ds, da in moves:
                     c, sn = np.cos(np.deg2rad(da)), np.sin(np.deg2rad(da))
                     cand = (1 + ds) * np.array([[c, -sn], [sn, c]]) @ base
                     fold = self._fold(r, cand)
@@ -395,7 +400,7 @@ class FSWScheme(LumaScheme):
                     sc, al = self._align(fold, top=1)[0]
                     if sc > best[0]:
                         best, improved = (sc, al, cand), True
-        return best[0], best[1]
+        return best
 
     def decode(self, rgb: np.ndarray) -> dict:
         """Low-level decode: {'payload', 'errors', 'attempts', 'sync'} (payload None when nothing decodes).
@@ -450,7 +455,7 @@ class FSWScheme(LumaScheme):
         hyps.sort(key=lambda t: -t[0])
         for i, (score, aligned, basis) in enumerate(hyps[:MAX_ATTEMPTS - attempts]):
             if i < REFINE and score >= REFINE_MIN_SYNC:
-                score, aligned = self._refine(r, basis, score, aligned)
+                score, aligned, basis = self._refine(r, basis, score, aligned)
             if (out := try_decode(score, aligned)) is not None:
                 return out
         return {"payload": None, "errors": None, "attempts": MAX_ATTEMPTS, "sync": best_sync, "bits": best_bits}
