@@ -117,3 +117,16 @@ def _alive(pid: int) -> bool:
             return fh.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_temp_files_of_a_killed_report_write_are_cleaned_up(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUDIT_TEST_LOG", str(tmp_path / "log"))
+    src = tmp_path / "in"
+    src.mkdir()
+    small_jpeg(src / "a.jpg", 1)
+    out = tmp_path / "r.jsonl"
+    stale = tmp_path / "r.jsonl.tmp-abc123"  # what kill -9 during the report phase leaves behind
+    stale.write_text('{"half": ')
+    run_audit([str(src)], out, workers=1, analysers=[CHAOS])
+    assert not stale.exists()
+    assert len(read_jsonl(out)) == 1

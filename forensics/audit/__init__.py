@@ -220,8 +220,11 @@ def run_audit(
 
 def _write_reports(state: AuditState, scan: int, out: Path, *, html, csv, parquet, html_max_rows: int,
                    summary: AuditSummary) -> None:
-    from .outputs import CsvWriter, JsonlWriter, ParquetWriter
+    from .outputs import CsvWriter, JsonlWriter, ParquetWriter, remove_stale_temps
 
+    for target in (out, html, csv, parquet):  # left by a run killed while writing (we hold the lock)
+        if target:
+            remove_stale_temps(target)
     writers: list = []
     try:
         writers.append(JsonlWriter(out))

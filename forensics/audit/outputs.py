@@ -6,6 +6,7 @@ report on disk is never half-written, whatever happens to the process.
 from __future__ import annotations
 
 import csv
+import glob
 import json
 import os
 import tempfile
@@ -66,6 +67,15 @@ def _default_mode(path: str) -> None:
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(path, 0o666 & ~umask)
+
+
+def remove_stale_temps(path: str | Path) -> None:
+    path = Path(path)
+    for tmp in path.parent.glob(glob.escape(path.name) + ".tmp-*"):
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
 
 
 class AtomicFile:

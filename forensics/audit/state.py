@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -32,7 +33,7 @@ CREATE TABLE IF NOT EXISTS items (
     status TEXT,                -- NULL: to do | done | skipped (not media)
     done_size INTEGER, done_mtime TEXT, done_fp TEXT, done_explicit INTEGER,  -- what the result came from
     sha256 TEXT, label TEXT, error_code TEXT,
-    result TEXT,                -- the verify JSON object
+    result BLOB,                -- the verify JSON object, zlib-compressed (~5x smaller at 10^7 rows)
     thumb BLOB                  -- small JPEG for the HTML report
 );
 CREATE INDEX IF NOT EXISTS items_scan_seq ON items (scan, seq);
@@ -70,8 +71,12 @@ class Todo:
     known_hash: str | None
 
 
-def _dumps(obj) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+def _dumps(obj) -> bytes:
+    return zlib.compress(json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode(), 6)
+
+
+def _loads(blob: bytes) -> dict:
+    return json.loads(zlib.decompress(blob))
 
 
 def state_path_for(report: str | Path) -> Path:
@@ -225,7 +230,7 @@ class AuditState:
                 return
             for seq, key, folder, result, thumb in rows:
                 last = seq
-                yield key, folder, json.loads(result), thumb
+                yield key, folder, _loads(result), thumb
 
     def counts(self, scan: int) -> dict:
         q = self.db.execute
