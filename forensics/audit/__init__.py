@@ -180,7 +180,7 @@ def run_audit(
         if engine == "ray":
             from .ray_engine import RayPool
 
-            pool = RayPool(config, workers, timeout_per_file, address=ray_address)
+            pool = RayPool(config, workers, timeout_per_file, address=ray_address, limit=todo_n)
         else:
             workers = workers or default_workers()
             pool = LocalPool(config, min(workers, max(1, todo_n)), timeout_per_file)

@@ -35,11 +35,12 @@ class _AuditActor:
 
 class RayPool:
     def __init__(self, config: WorkerConfig, workers: int | None, timeout_per_file: float | None,
-                 address: str | None = None):
+                 address: str | None = None, limit: int | None = None):
         self.config = config
         self.workers = workers
         self.timeout = timeout_per_file
         self.address = address
+        self.limit = limit
         self.respawned = 0
         self.first_ready: float | None = None  # when the first actor had its models loaded
 
@@ -63,9 +64,10 @@ class RayPool:
                 ray.shutdown()
 
     def _run(self, ray, todos: Iterable[Todo]) -> Iterator[tuple[Todo, dict]]:
-        from ray.exceptions import GetTimeoutError, RayActorError, RayError  # noqa: F401
+        from ray.exceptions import RayActorError, RayError
 
         n = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        n = min(n, self.limit) if self.limit else n  # no more actors than files to analyse
         Actor = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)(_AuditActor)
 
         def start():
@@ -79,13 +81,11 @@ class RayPool:
             a, ref, t0 = start()
             starting[ref] = (a, t0)
         it = iter(todos)
-        retry: deque[Todo] = deque()
         exhausted = False
         failures = 0
         last_error = ""
 
         def replace(actor):
-            nonlocal failures
             try:
                 ray.kill(actor, no_restart=True)
             except Exception:
@@ -96,15 +96,15 @@ class RayPool:
 
         try:
             while True:
-                while idle and (retry or not exhausted):
-                    todo = retry.popleft() if retry else next(it, None)
+                while idle and not exhausted:
+                    todo = next(it, None)
                     if todo is None:
                         exhausted = True
                         break
                     actor = idle.popleft()
                     deadline = time.monotonic() + self.timeout if self.timeout else float("inf")
                     running[actor.process.remote(todo)] = (actor, todo, deadline)
-                if exhausted and not retry and not running:
+                if exhausted and not running:
                     return
                 refs = list(starting) + list(running)
                 now = time.monotonic()
