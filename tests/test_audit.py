@@ -346,3 +346,19 @@ def test_html_report_in_a_browser(tmp_path):
     assert dialogs == []
     assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
     assert errors == []
+
+
+def test_html_table_cap_keeps_flagged_rows(tmp_path):
+    from forensics.audit.html import HtmlWriter
+
+    w = HtmlWriter(tmp_path / "r.html", max_rows=3)
+    for i in range(10):
+        label = "error" if i in (7, 9) else "no-evidence"
+        w.add({"path": f"f{i}.jpg", "verdict": {"label": label, "reasons": []},
+               "error": {"code": "corrupt", "message": "x"} if label == "error" else None}, "d", None)
+    w.close()
+    page = (tmp_path / "r.html").read_text()
+    shown = re.findall(r'<td class="path">(f\d+)\.jpg</td>', page)
+    assert shown == ["f0", "f7", "f9"]  # both errors kept, scan order
+    assert "3 of 10 rows" in page
+    assert ">10<" in page or "10 files" in page  # the charts count every row

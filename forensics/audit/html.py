@@ -88,7 +88,8 @@ class HtmlWriter:
         self.hist = [0] * BINS
         self.scored = 0
         self.folders: dict[str, Counter] = defaultdict(Counter)
-        self.rows: list[str] = []
+        self.flagged: list[tuple[int, str]] = []  # anything but "no-evidence": shown first when capped
+        self.plain: list[tuple[int, str]] = []
         self.total = 0
 
     def add(self, row: dict, folder: str, thumb: bytes | None) -> None:
@@ -102,8 +103,9 @@ class HtmlWriter:
         if isinstance(p, (int, float)) and math.isfinite(p):
             self.hist[min(BINS - 1, max(0, int(p * BINS)))] += 1
             self.scored += 1
-        if len(self.rows) < self.max_rows:
-            self.rows.append(self._row(row, folder, label, thumb))
+        bucket = self.plain if label == "no-evidence" else self.flagged
+        if len(bucket) < self.max_rows:
+            bucket.append((self.total, self._row(row, folder, label, thumb)))
 
     # -- table ----------------------------------------------------------------------------------
     def _row(self, row: dict, folder: str, label: str, thumb: bytes | None) -> str:
@@ -227,7 +229,15 @@ class HtmlWriter:
         return "".join(out)
 
     # -- page -----------------------------------------------------------------------------------
+    @property
+    def rows(self) -> list[str]:
+        """The table: every flagged row first (up to the cap), then plain ones, shown in scan order."""
+        keep = self.flagged[: self.max_rows]
+        keep += self.plain[: self.max_rows - len(keep)]
+        return [html_row for _, html_row in sorted(keep)]
+
     def close(self, summary: dict | None = None) -> None:
+        rows = self.rows
         script_hash = base64.b64encode(hashlib.sha256(JS.encode()).digest()).decode()
         csp = (f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{script_hash}'; "
                "base-uri 'none'; form-action 'none'")
@@ -237,9 +247,10 @@ class HtmlWriter:
         folder_opts = "".join(f'<option value="{esc(f)}">{esc(f)}</option>' for f in sorted(self.folders)[:2000])
         errors = ", ".join(f"{esc(k)}: {v}" for k, v in sorted(self.errors.items())) or "none"
         more = ""
-        if self.total > len(self.rows):
-            more = (f'<p class="muted">The table shows the first {len(self.rows)} of {self.total} rows; the charts '
-                    f"count all of them; every row is in {esc(self.jsonl_name or 'the JSONL report')}.</p>")
+        if self.total > len(rows):
+            more = (f'<p class="muted">The table shows {len(rows)} of {self.total} rows (every flagged row or '
+                    f"error first, up to {self.max_rows}); the charts count all of them; every row is in "
+                    f"{esc(self.jsonl_name or 'the JSONL report')}.</p>")
         extra = ""
         if summary:
             extra = (f" · {esc(summary.get('skipped', 0))} files skipped (not images or videos)"
@@ -259,12 +270,12 @@ class HtmlWriter:
 <div class="controls"><input id="q" type="search" placeholder="filter: path, signer, reason, EXIF…">
 <select id="fverdict"><option value="">all verdicts</option>{verdict_opts}</select>
 <select id="ffolder"><option value="">all folders</option>{folder_opts}</select>
-<span><span id="shown">{len(self.rows)}</span> shown</span></div>
+<span><span id="shown">{len(rows)}</span> shown</span></div>
 {more}
 <table id="rows"><thead><tr><th>thumb</th><th>path</th><th>verdict</th><th>p(synthetic)</th>
 <th>Content Credentials</th><th>watermarks</th><th>reasons / error</th><th>metadata</th></tr></thead>
 <tbody>
-{chr(10).join(self.rows)}
+{chr(10).join(rows)}
 </tbody></table></main>
 <script>{JS}</script></body></html>
 """
