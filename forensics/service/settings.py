@@ -45,7 +45,7 @@ class ServiceSettings:
     max_upload_mb: float = 50
     verify_workers: int = 2
     verify_isolation: str = "process"  # "process": spawned workers, recycled; "thread": in-process
-    verify_max_tasks_per_worker: int = 500  # a process worker is replaced after this many files
+    verify_max_tasks_per_worker: int = 250  # a process worker is replaced after this many files
     max_pending_verify: int = 64  # uploads being verified or waiting; more -> 429
     verify_timeout_s: float = 120
     queue_size: int = 4
