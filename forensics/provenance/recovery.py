@@ -1,0 +1,192 @@
+"""Recovering stripped Content Credentials from the manifest repository (soft binding).
+
+Runs after the credentials and watermark analysers. When a file carries no manifest of its own, a detected
+watermark payload is looked up in the repository (the C2PA "soft binding" route); failing that, the image's
+perceptual hash is (near-duplicate search). The stored manifest becomes the file's credentials finding, marked
+``recovered_from`` and with informational statuses that say what could *not* be checked: the manifest's
+hard binding (content hash) belongs to the original file, not to this copy.
+
+Trust is re-checked against the trust anchors in force now when the signer's certificate chain was stored.
+Torch-free.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+
+from .. import config
+from ..analysers import AnalysisContext, VerifyOptions
+from ..media import Media
+from ..report import CredentialsFinding, Signer, Status, WatermarkFinding
+from .repository import DEFAULT_MAX_DISTANCE, ManifestRecord, ManifestRepository, fingerprint
+
+log = logging.getLogger(__name__)
+
+RECOVERED = "forensics.manifest.recovered"
+HASH_UNCHECKED = "forensics.contentHash.unchecked"
+TRUST_RECHECKED = "forensics.trust.rechecked"
+TRUST_NOT_RECHECKED = "forensics.trust.notRechecked"
+AMBIGUOUS = "forensics.fingerprint.ambiguous"
+
+# hard-binding results recorded at signing time describe the original file, not this copy: never repeat them
+_HASH_CODES = ("assertion.dataHash", "assertion.bmffHash", "assertion.boxesHash", "assertion.collectionHash")
+
+
+class RecoveryAnalyser:
+    name = "recovery"
+
+    def applies_to(self, media: Media, options: VerifyOptions) -> bool:
+        return media.is_image
+
+    def analyse(self, media: Media, ctx: AnalysisContext) -> CredentialsFinding | None:
+        current: CredentialsFinding | None = ctx.findings.get("c2pa")
+        repo = self._repository(ctx)
+        if repo is None:
+            return None
+        marks: WatermarkFinding | None = ctx.findings.get("watermarks")
+        if current is not None and current.present:
+            # the file has its own manifest (valid or not): nothing to recover, but say which stored
+            # manifest each of our watermarks points to (it may differ from the embedded one)
+            for det in marks.detected if marks else []:
+                rec = repo.by_watermark(det.scheme, det.payload) if det.payload else None
+                if rec is not None:
+                    det.manifest_id = rec.manifest_id
+            return None
+        for det in _ordered(marks.detected if marks else []):
+            if not det.payload:
+                continue
+            rec = repo.by_watermark(det.scheme, det.payload)
+            if rec is not None:
+                det.manifest_id = rec.manifest_id
+                why = (f"manifest recovered from the repository through the invisible watermark "
+                       f"'{det.scheme}' (payload {det.payload}); it is not embedded in this file")
+                return recovered_finding(rec, "watermark", why, ctx.options)
+        max_d = int(config.settings().get("registry.fingerprint_max_distance", DEFAULT_MAX_DISTANCE))
+        hits = repo.by_fingerprint(fingerprint(media.rgb()), max_distance=max_d)
+        if not hits:
+            return None
+        best = hits[0]
+        why = (f"manifest recovered from the repository by perceptual fingerprint (pHash distance "
+               f"{best.distance}/64 bits); no watermark linked it, so it may belong to a similar image")
+        finding = recovered_finding(best, "fingerprint", why, ctx.options)
+        if len(hits) > 1:
+            finding.statuses.append(Status(AMBIGUOUS, f"{len(hits)} stored manifests are within "
+                                           f"{max_d} bits; the nearest is shown", "informational"))
+        return finding
+
+    @staticmethod
+    def _repository(ctx: AnalysisContext) -> ManifestRepository | None:
+        key = "recovery.repository:" + config.registry_url(ctx.options.registry_url)
+        if key not in ctx.cache or ctx.cache[key] is None:  # an absent repository may appear later
+            ctx.cache[key] = ManifestRepository.existing(ctx.options.registry_url)
+        return ctx.cache[key]
+
+
+def _ordered(detections):
+    """Detections of the default soft-binding scheme first (the one the generator writes)."""
+    try:
+        from .watermark import DEFAULT_SCHEME
+    except ImportError:  # watermark package not installed: every scheme is looked up in the order found
+        DEFAULT_SCHEME = None
+    return sorted(detections, key=lambda d: d.scheme != DEFAULT_SCHEME)
+
+
+def recovered_finding(rec: ManifestRecord, via: str, why: str, options: VerifyOptions) -> CredentialsFinding:
+    """A credentials finding built from a stored manifest, honest about what was and was not checked."""
+    f = _from_stored(rec)
+    f.present = True
+    f.recovered_from = via
+    f.manifest_id = rec.manifest_id
+    f.remote = False
+    f.statuses = [s for s in f.statuses if not s.code.startswith(_HASH_CODES) and s.kind != "success"]
+    f.statuses.insert(0, Status(RECOVERED, why, "informational"))
+    f.statuses.insert(1, Status(HASH_UNCHECKED, "the manifest's content hash binds the original file; it could "
+                                "not be checked against this copy (metadata stripped or re-encoded)", "informational"))
+    f.state = rec.validation_state
+    if f.state in ("Trusted", "Valid"):
+        f.state, status = _recheck_trust(rec, f.signed_at, options)
+        f.statuses.append(status)
+    return f
+
+
+def _from_stored(rec: ManifestRecord) -> CredentialsFinding:
+    if rec.credentials:
+        d = dict(rec.credentials)
+        known = {k: d[k] for k in CredentialsFinding.__dataclass_fields__ if k in d}
+        known["statuses"] = [Status(**{k: s.get(k) for k in ("code", "explanation", "kind", "url")})
+                             for s in d.get("statuses") or []]
+        if isinstance(d.get("signer"), dict):
+            known["signer"] = Signer(**{k: d["signer"].get(k) for k in ("common_name", "organization", "issuer")})
+        known["manifest_store"] = rec.manifest_store
+        return CredentialsFinding(**known)
+    from .credentials import finding_from_store
+
+    return finding_from_store(rec.manifest_store)
+
+
+def _anchor_certs(options: VerifyOptions) -> list:
+    from cryptography import x509
+
+    out = []
+    for p in config.trust_anchor_paths(options.trust_anchors):
+        try:
+            out.extend(x509.load_pem_x509_certificates(Path(p).read_bytes()))
+        except (OSError, ValueError):
+            log.debug("trust anchors %s unreadable; skipped", p)
+    return out
+
+
+def _parse_time(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+
+
+def _recheck_trust(rec: ManifestRecord, signed_at: str | None, options: VerifyOptions) -> tuple[str, Status]:
+    """Does the stored signer chain still lead to a trust anchor in force now? -> (state, status).
+
+    The claim signature itself was validated when the manifest was stored (its state then was Trusted or
+    Valid); this re-check covers the trust decision, which depends on the verifier's anchors.
+    """
+    if not rec.signer_chain_pem:
+        return rec.validation_state or "Valid", Status(
+            TRUST_NOT_RECHECKED, f"trust as judged when the manifest was stored ({rec.validation_state}); "
+            "no certificate chain was stored to re-check it", "informational")
+    from cryptography import x509
+
+    try:
+        chain = x509.load_pem_x509_certificates(rec.signer_chain_pem.encode())
+    except ValueError:
+        return "Valid", Status(TRUST_NOT_RECHECKED, "the stored certificate chain cannot be parsed", "informational")
+    when = _parse_time(signed_at) or rec.created_at
+    if when is not None and when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    try:
+        for cert, issuer in zip(chain, chain[1:]):
+            cert.verify_directly_issued_by(issuer)
+        if when is not None:
+            for cert in chain:
+                if not (cert.not_valid_before_utc <= when <= cert.not_valid_after_utc):
+                    raise ValueError(f"certificate {cert.subject.rfc4514_string()} was not valid at signing time")
+    except (ValueError, TypeError, Exception) as exc:  # InvalidSignature is not a ValueError
+        return "Valid", Status("signingCredential.untrusted", f"stored certificate chain does not verify: {exc}",
+                               "informational")
+    top = chain[-1]
+    for anchor in _anchor_certs(options):
+        if anchor == top:
+            return "Trusted", Status(TRUST_RECHECKED, "signer chain re-checked: it is a current trust anchor",
+                                     "informational")
+        if anchor.subject == top.issuer:
+            try:
+                top.verify_directly_issued_by(anchor)
+            except Exception:  # noqa: BLE001 - a same-named anchor with another key is simply not this issuer
+                continue
+            return "Trusted", Status(TRUST_RECHECKED, "signer chain re-checked against the current trust anchors: "
+                                     f"issued under {anchor.subject.rfc4514_string()}", "informational")
+    return "Valid", Status("signingCredential.untrusted", "signer chain re-checked: it does not lead to any trust "
+                           "anchor in force now (signature was valid when stored)", "informational")
