@@ -95,7 +95,7 @@ class WorkerState:
         rng = np.random.default_rng(0)
         with tempfile.TemporaryDirectory(prefix="forensics-warm-") as d:
             p = Path(d) / "warm.png"
-            Image.fromarray(rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)).save(p)
+            Image.fromarray(rng.integers(0, 255, (256, 256, 3), dtype=np.uint8)).save(p)
             try:
                 self.verifier.verify(p)
             except Exception:  # a broken analyser shows up per file later; warm-up is best effort
