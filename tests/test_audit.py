@@ -94,6 +94,14 @@ def test_cli_exit_codes_and_json_summary(archive, tmp_path, chaos_log):
     assert res.exit_code == 2  # one input could not be processed
     assert "Traceback" not in res.output
     assert len(read_jsonl(out)) == 2
+    res = runner.invoke(app, ["audit", str(archive / "a.jpg"), "--out", str(out), "--workers", "1", "--quiet",
+                              "--analyser", CHAOS, "--fail-on", "no-evidence"])
+    assert res.exit_code == 1  # every input processed, but a --fail-on verdict matched
+    res = runner.invoke(app, ["audit", str(archive / "a.jpg"), "--out", str(out), "--fail-on", "bogus"])
+    assert res.exit_code == 2
+    res = runner.invoke(app, ["audit", str(archive / "a.jpg"), "--out", str(out), "--quiet",
+                              "--trust-anchors", str(tmp_path / "no-such-anchors.pem")])
+    assert res.exit_code == 2 and "Traceback" not in res.output
     res = runner.invoke(app, ["audit", "--out", str(tmp_path / "x.jsonl"), "--resume"])
     assert res.exit_code == 2 and "nothing to resume" in res.output
     res = runner.invoke(app, ["audit", "--out", str(tmp_path / "x.jsonl")])

@@ -94,6 +94,21 @@ def fingerprint(options: VerifyOptions, analysers: Sequence[str] | None) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
+def _check_trust_anchors(options: VerifyOptions) -> None:
+    """Bad trust anchors are a usage error: say so once, before any file is read (as `verify` does)."""
+    from ..config import trust_anchor_paths
+    from ..errors import ForensicsError
+
+    try:
+        from ..provenance.credentials import load_trust_anchors
+    except ImportError:  # credentials support not installed: nothing to check
+        return
+    try:
+        load_trust_anchors(trust_anchor_paths(options.trust_anchors))
+    except ForensicsError as exc:
+        raise AuditError(exc.message) from None
+
+
 def _module_exists(name: str) -> bool:
     try:
         return importlib.util.find_spec(name) is not None
@@ -157,6 +172,7 @@ def run_audit(
         if not inputs:
             raise AuditError("no inputs: give files, folders, globs or URLs")
         options = options or VerifyOptions()
+        _check_trust_anchors(options)
         fp = fingerprint(options, analysers)
         state.set(job={"inputs": inputs, "options": asdict(options),
                        "analysers": list(analysers) if analysers is not None else None})

@@ -63,20 +63,31 @@ def register(app: typer.Typer) -> None:
                                            help="Use these analysers (module:Class) instead of the defaults."),
         html_max_rows: int = typer.Option(5000, "--html-max-rows", min=1,
                                           help="Rows in the HTML table (charts always count every row)."),
+        fail_on: Optional[str] = typer.Option(None, "--fail-on", metavar="LIST",
+                                              help="Exit 1 if any verdict matches: synthetic (ai-generated, "
+                                                   "likely-synthetic), invalid (tampered), or any verdict label; "
+                                                   "comma-separated."),
         json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary table."),
     ):
         """Audit many files: one JSON line per input, a summary, optional HTML/CSV/Parquet reports.
 
-        Exit code 0 when every input was processed, 2 when at least one could not be (its row says why).
-        Interrupted (even by kill -9)? Run the same command with --resume.
+        Exit codes: 0 every input processed, 1 a --fail-on verdict matched, 2 usage error or at least one
+        input could not be processed (its row says why). Interrupted (even by kill -9)? Run the same
+        command with --resume.
         """
         from rich.console import Console
 
         from ..analysers import VerifyOptions
         from ..audit import AuditError, run_audit
+        from .verify import parse_fail_on
 
         err = Console(stderr=True)
+        try:
+            fail_labels = parse_fail_on(fail_on)
+        except typer.BadParameter as exc:
+            err.print(f"error: {exc}", markup=False, highlight=False)
+            raise typer.Exit(2)
         if engine not in ("local", "ray"):
             err.print(f"error: --engine must be local or ray, not {engine!r}")
             raise typer.Exit(2)
@@ -151,7 +162,9 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(summary.to_json(), indent=2))
         if not quiet:
             _print_summary(err, summary)
-        raise typer.Exit(2 if summary.failed else 0)
+        if summary.failed:
+            raise typer.Exit(2)
+        raise typer.Exit(1 if any(summary.verdicts.get(label) for label in fail_labels) else 0)
 
 
 def _print_summary(console, summary) -> None:
