@@ -64,7 +64,6 @@ class ServiceSettings:
     signing_alg: str = "es256"
     deny_patterns: list[str] = field(default_factory=list)
     deny_people: list[str] = field(default_factory=list)
-    use_model_safety_checker: bool = True
 
     def __post_init__(self):
         if self.verify_isolation not in ("process", "thread"):
