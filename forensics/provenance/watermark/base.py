@@ -56,6 +56,10 @@ class WatermarkScheme:
         """What the detector reads, as bits comparable with :meth:`reference_bits` (None: nothing read)."""
         raise NotImplementedError
 
+    def detect_with_bits(self, rgb: np.ndarray, fpr: float = 1e-6, expected: bytes | None = None):
+        """(detection, bits read) in one pass where the scheme can (the benchmark needs both)."""
+        return self.detect_rgb(rgb, fpr=fpr, expected=expected), self.read_bits(rgb)
+
     def not_detected(self, **kw: Any) -> WatermarkDetection:
         return WatermarkDetection(scheme=self.name, detected=False, source=self.source,
                                   implies_ai=self.implies_ai, **kw)

@@ -130,8 +130,7 @@ def load_rgb(path: Path, max_side: int | None = None) -> np.ndarray:
     return media.rgb(max_side=max_side)
 
 
-def _bit_accuracy(scheme, rgb: np.ndarray, ref: np.ndarray) -> float:
-    bits = scheme.read_bits(rgb)
+def _bit_accuracy(bits: np.ndarray | None, ref: np.ndarray) -> float:
     if bits is None:
         return 0.5  # nothing read: chance level
     return float(np.mean(np.asarray(bits, dtype=np.uint8)[: ref.size] == ref))
@@ -181,11 +180,11 @@ def run_bench(images: list[Path], schemes: list[str], attacks: list[str] | None 
             res.detect_ms.append((time.perf_counter() - t) * 1000)
             for k, att in atts.items():
                 a = att(marked)
-                d = s.detect_rgb(a, fpr=fpr, expected=expected)
+                d, bits = s.detect_with_bits(a, fpr=fpr, expected=expected)
                 ar = res.attacks[k]
                 ar.n += 1
                 ar.detected += int(bool(d.detected and d.payload == payload.hex()))
-                ar.bit_acc_sum += _bit_accuracy(s, a, ref)
+                ar.bit_acc_sum += _bit_accuracy(bits, ref)
             say(f"{name}: {i + 1}/{len(images)} {p.name}")
     # false positives on unmarked images: blind for fsw, verification of a fixed payload otherwise,
     # and the third-party marks (SD / SDXL) that verify runs on every file

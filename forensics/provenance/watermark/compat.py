@@ -110,16 +110,19 @@ class _ImwmScheme(RGBScheme):
         return self.decode_bits(rgb).astype(np.uint8)
 
     def detect_rgb(self, rgb, fpr=1e-6, expected=None) -> WatermarkDetection:
+        return self.detect_with_bits(rgb, fpr, expected)[0]
+
+    def detect_with_bits(self, rgb, fpr=1e-6, expected=None):
         n = self.payload_bytes * 8
         if rgb.shape[0] * rgb.shape[1] < 256 * 256:
-            return self.not_detected(bits_total=n)
+            return self.not_detected(bits_total=n), None
         bits = self.decode_bits(rgb).astype(np.uint8)
         raw = np.packbits(bits).tobytes().hex()
         if expected is None:  # nothing to calibrate against: report the raw read, not a detection
-            return self.not_detected(payload=raw, bits_total=n)
+            return self.not_detected(payload=raw, bits_total=n), bits
         if len(expected) != self.payload_bytes:
             raise WatermarkError(f"scheme {self.name} carries {self.payload_bytes} bytes; expected payload has {len(expected)}")
-        return _verify(self.name, self.source, self.implies_ai, bits, _bits(expected), fpr, raw)
+        return _verify(self.name, self.source, self.implies_ai, bits, _bits(expected), fpr, raw), bits
 
 
 class DwtDctScheme(_ImwmScheme):

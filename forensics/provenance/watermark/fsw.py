@@ -477,19 +477,22 @@ class FSWScheme(LumaScheme):
         return self.decode(rgb)["bits"]
 
     def detect_rgb(self, rgb: np.ndarray, fpr: float = 1e-6, expected: bytes | None = None) -> WatermarkDetection:
+        return self.detect_with_bits(rgb, fpr, expected)[0]
+
+    def detect_with_bits(self, rgb: np.ndarray, fpr: float = 1e-6, expected: bytes | None = None):
+        n = self.code.n_bits
         h, w = rgb.shape[:2]
         if min(h, w) < 32:
-            return self.not_detected(bits_total=self.code.n_bits)
+            return self.not_detected(bits_total=n), None
         res = self.decode(rgb)
-        n = self.code.n_bits
         if res["payload"] is None:
-            return self.not_detected(bits_total=n)
-        # Union bound over every decode attempt the detector *could* have made (max_attempts), so the figure
-        # does not depend on where the search happened to stop.
+            return self.not_detected(bits_total=n), res["bits"]
+        # Union bound over every decode the detector *could* have made (MAX_ATTEMPTS hypotheses), so the
+        # figure does not depend on where the search happened to stop (derivation: docs/watermark.md).
         p = false_positive_probability(n, free_bits=8 * self.payload_bytes, corrected=res["errors"],
                                        hypotheses=res["attempts"])
         detected = p <= fpr
         return WatermarkDetection(scheme=self.name, detected=detected,
                                   payload=res["payload"].hex() if detected else None,
                                   bits_matched=n - res["errors"], bits_total=n,
-                                  false_positive_probability=p, source=self.source, implies_ai=False)
+                                  false_positive_probability=p, source=self.source, implies_ai=False), res["bits"]
