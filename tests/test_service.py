@@ -464,3 +464,14 @@ def test_process_pool_survives_a_crashing_worker():
         assert pool.pending == 0
     finally:
         pool.close()
+
+
+def test_serve_without_a_signing_identity_is_a_clear_error(forensics_home):
+    from typer.testing import CliRunner
+
+    from forensics.cli import app
+
+    r = CliRunner().invoke(app, ["serve", "--model", "builtin:tiny", "--port", "0"])
+    assert r.exit_code == 2, r.output
+    assert "keys init" in r.output and "Traceback" not in r.output
+    assert "--no-generate" in CliRunner().invoke(app, ["serve", "--help"]).output
