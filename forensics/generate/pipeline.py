@@ -192,6 +192,15 @@ def soft_binding_alg(wm) -> str:
     return getattr(wm, "C2PA_ALG", None) or f"org.forensics-suite.{wm.DEFAULT_SCHEME}"
 
 
+def soft_binding_assertion(payload: bytes, wm=None) -> dict:
+    """The ``c2pa.soft-binding`` assertion for a watermark payload (c2pa requires one beside
+    ``c2pa.watermarked``): algorithm, scheme name, and the payload base64-encoded over the whole image."""
+    wm = wm or _watermark_api()
+    return {"label": SOFT_BINDING_LABEL, "data": {
+        "alg": soft_binding_alg(wm), "name": wm.DEFAULT_SCHEME,
+        "blocks": [{"scope": {}, "value": base64.b64encode(payload).decode("ascii")}]}}
+
+
 class Generator:
     """A loaded pipeline plus the provenance it stamps on every image. Create with :func:`load_generator`."""
 
@@ -413,9 +422,7 @@ class Generator:
         edit = settings["mode"] != "text-to-image"
         actions = self._actions(settings, edit)
         assertions = [
-            {"label": SOFT_BINDING_LABEL, "data": {
-                "alg": soft_binding_alg(wm), "name": wm.DEFAULT_SCHEME,
-                "blocks": [{"scope": {}, "value": base64.b64encode(payload).decode("ascii")}]}},
+            soft_binding_assertion(payload, wm),
             {"label": GENERATION_LABEL, "data": self._generation_record(req, seed, settings)},
         ]
         parent_type = None
