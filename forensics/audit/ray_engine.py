@@ -110,7 +110,10 @@ class RayPool:
                 now = time.monotonic()
                 deadlines = [d for (_, _, d) in running.values()] + [t0 + STARTUP_TIMEOUT_S for (_, t0) in starting.values()]
                 wait_s = max(0.0, min(deadlines) - now) if deadlines else None
-                done, _ = ray.wait(refs, num_returns=1, timeout=wait_s)
+                done, rest = ray.wait(refs, num_returns=1, timeout=wait_s)
+                if done and rest:  # collect everything else already finished in the same pass (big clusters)
+                    more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
+                    done += more
                 now = time.monotonic()
                 for ref in done:
                     if ref in starting:
