@@ -14,12 +14,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import config
 from ..analysers import AnalysisContext, VerifyOptions
 from ..media import Media
 from ..report import CredentialsFinding, Signer, Status, WatermarkFinding
-from .repository import DEFAULT_MAX_DISTANCE, ManifestRecord, ManifestRepository, fingerprint
+
+if TYPE_CHECKING:  # pragma: no cover - SQLAlchemy costs ~0.5 s of import: only paid when a repository exists
+    from .repository import ManifestRecord, ManifestRepository
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,8 @@ class RecoveryAnalyser:
                 why = (f"manifest recovered from the repository through the invisible watermark "
                        f"'{det.scheme}' (payload {det.payload}); it is not embedded in this file")
                 return recovered_finding(rec, "watermark", why, ctx.options)
+        from .repository import DEFAULT_MAX_DISTANCE, fingerprint
+
         max_d = int(config.settings().get("registry.fingerprint_max_distance", DEFAULT_MAX_DISTANCE))
         hits = repo.by_fingerprint(fingerprint(media.rgb()), max_distance=max_d)
         if not hits:
@@ -76,10 +81,15 @@ class RecoveryAnalyser:
         return finding
 
     @staticmethod
-    def _repository(ctx: AnalysisContext) -> ManifestRepository | None:
-        key = "recovery.repository:" + config.registry_url(ctx.options.registry_url)
-        if key not in ctx.cache or ctx.cache[key] is None:  # an absent repository may appear later
-            ctx.cache[key] = ManifestRepository.existing(ctx.options.registry_url)
+    def _repository(ctx: AnalysisContext) -> "ManifestRepository | None":
+        url = config.registry_url(ctx.options.registry_url)
+        if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
+            return None  # no repository yet: nothing to look up, and nothing (not even SQLAlchemy) to load
+        key = "recovery.repository:" + url
+        if ctx.cache.get(key) is None:  # an absent repository may appear later
+            from .repository import ManifestRepository
+
+            ctx.cache[key] = ManifestRepository.existing(url)
         return ctx.cache[key]
 
 
@@ -92,7 +102,7 @@ def _ordered(detections):
     return sorted(detections, key=lambda d: d.scheme != DEFAULT_SCHEME)
 
 
-def recovered_finding(rec: ManifestRecord, via: str, why: str, options: VerifyOptions) -> CredentialsFinding:
+def recovered_finding(rec: "ManifestRecord", via: str, why: str, options: VerifyOptions) -> CredentialsFinding:
     """A credentials finding built from a stored manifest, honest about what was and was not checked."""
     f = _from_stored(rec)
     f.present = True
@@ -110,7 +120,7 @@ def recovered_finding(rec: ManifestRecord, via: str, why: str, options: VerifyOp
     return f
 
 
-def _from_stored(rec: ManifestRecord) -> CredentialsFinding:
+def _from_stored(rec: "ManifestRecord") -> CredentialsFinding:
     if rec.credentials:
         d = dict(rec.credentials)
         known = {k: d[k] for k in CredentialsFinding.__dataclass_fields__ if k in d}
@@ -147,7 +157,7 @@ def _parse_time(value: str | None) -> dt.datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
 
 
-def _recheck_trust(rec: ManifestRecord, signed_at: str | None, options: VerifyOptions) -> tuple[str, Status]:
+def _recheck_trust(rec: "ManifestRecord", signed_at: str | None, options: VerifyOptions) -> tuple[str, Status]:
     """Does the stored signer chain still lead to a trust anchor in force now? -> (state, status).
 
     The claim signature itself was validated when the manifest was stored (its state then was Trusted or
