@@ -46,7 +46,7 @@ MAX_ROT = 7.0  # degrees
 WHITEN = 9
 PAIRS = 2  # anisotropic lattice pairs tried besides the isotropic ones
 MAX_ATTEMPTS = 8  # BCH decodes per image (the union bound's H)
-CHASE = 6  # soft decoding: least reliable bits flipped (2^CHASE BCH decodes per hypothesis)
+CHASE = 8  # soft decoding: least reliable bits flipped (2^CHASE BCH decodes per hypothesis)
 REFINE, REFINE_MIN_SYNC = 2, 5.5  # hypotheses refined, and the sync z-score they need
 NOMINAL = np.eye(2) * T
 
@@ -201,7 +201,8 @@ class FSWScheme(LumaScheme):
         h, w = y.shape
         ww, wh = self.working_size(w, h)
         if (ww, wh) != (w, h):
-            y = cv2.resize(y, (ww, wh), interpolation=cv2.INTER_AREA if ww < w else cv2.INTER_LINEAR)
+            # area-average down; bicubic up (keeps more of a pattern that a downscale already softened)
+            y = cv2.resize(y, (ww, wh), interpolation=cv2.INTER_AREA if ww < w else cv2.INTER_CUBIC)
         # host prediction by a 5x5 median: removes edges and smooth content, keeps the cell pattern
         r = y - cv2.medianBlur(y, 5)
         sd = np.sqrt(cv2.GaussianBlur(r * r, (0, 0), 4.0)) + 1.0
