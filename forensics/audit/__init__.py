@@ -164,8 +164,9 @@ def run_audit(
             if not job:
                 raise AuditError(f"nothing to resume in {state_path}")
             inputs = list(inputs) or job["inputs"]
-            if options is None:
-                options = VerifyOptions(**job["options"])
+            if options is None:  # fields a newer/older version does not know are ignored
+                known = VerifyOptions.__dataclass_fields__
+                options = VerifyOptions(**{k: v for k, v in job["options"].items() if k in known})
             if analysers is None:
                 analysers = job.get("analysers")
         inputs = list(inputs)

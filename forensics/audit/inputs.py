@@ -113,8 +113,8 @@ def _scan_remote(arg: str, storage_options: dict) -> Iterator[Item]:
     except ImportError as exc:
         yield _error_item(arg, "unsupported", f"no fsspec backend installed for {proto}:// ({exc})")
         return
-    except (ValueError, TypeError) as exc:
-        yield _error_item(arg, "unsupported", f"cannot open {arg}: {exc}")
+    except Exception as exc:  # unknown protocol, bad options…: that input's row, not a crash
+        yield _error_item(arg, "unsupported", f"cannot open {arg}: {type(exc).__name__}: {exc}")
         return
 
     def item(path: str, info: dict, explicit: bool) -> Item:
