@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 import tempfile
 import time
@@ -23,6 +24,12 @@ MEDIA_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".a
                   ".bmp", ".mp4", ".m4v", ".mov"}
 THREAD_ENV = ("FORENSICS_DETECTOR_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
               "VECLIB_MAXIMUM_THREADS")
+
+
+# How running out of the capped address space shows up in analyser errors: Python's MemoryError, and the
+# messages of native libraries (onnxruntime, OpenCV, C++ bad_alloc) that Verifier reports as text.
+_OOM = re.compile(r"MemoryError|bad_alloc|[Ff]ailed to allocate|Cannot allocate memory|Insufficient memory|"
+                  r"out of memory", re.I)
 
 
 @dataclass
@@ -163,7 +170,7 @@ class WorkerState:
         if sha is not None and todo.known_hash == sha:
             return {"status": "unchanged", "sha256": sha}
         report = self.verifier.verify(path, display_path=display)
-        oom = [e for e in report.analyser_errors if e.get("message", "").startswith("MemoryError")]
+        oom = [e for e in report.analyser_errors if _OOM.search(e.get("message", ""))]
         if oom:
             from ..report import ErrorInfo
             from ..verdict import decide
