@@ -85,14 +85,16 @@ def test_ray_engine_same_report_and_crash_isolation(tmp_path, monkeypatch):
     for i in range(4):
         small_jpeg(src / f"p{i}.jpg", i)
     small_jpeg(src / "crash.jpg", 9)
+    small_jpeg(src / "slow.jpg", 10)
     (src / "bad.jpg").write_text("no")
     local_out, ray_out = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
-    run_audit([str(src)], local_out, workers=1, analysers=[CHAOS])
+    run_audit([str(src)], local_out, workers=1, analysers=[CHAOS], timeout_per_file=3)
     # Our own small local Ray (2 CPUs), so its workers can import the test analyser; run_audit joins it.
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
              runtime_env={"env_vars": {"PYTHONPATH": str(TESTS), "AUDIT_TEST_LOG": str(log)}})
     try:
-        summary = run_audit([str(src)], ray_out, engine="ray", workers=2, analysers=[CHAOS], html=tmp_path / "r.html")
+        summary = run_audit([str(src)], ray_out, engine="ray", workers=2, analysers=[CHAOS], html=tmp_path / "r.html",
+                            timeout_per_file=3)
         resumed = run_audit([], ray_out, engine="ray", workers=2, resume=True)
     finally:
         ray.shutdown()
@@ -102,11 +104,13 @@ def test_ray_engine_same_report_and_crash_isolation(tmp_path, monkeypatch):
 
     local_rows, ray_rows = strip(read_jsonl(local_out)), strip(read_jsonl(ray_out))
     assert [r["path"] for r in ray_rows] == [r["path"] for r in local_rows]
-    assert summary.errors == {"worker_crashed": 1, "unsupported": 1}
+    assert summary.errors == {"worker_crashed": 1, "unsupported": 1, "timeout": 1}
     for lr, rr in zip(local_rows, ray_rows):
         if Path(lr["path"]).name == "crash.jpg":
             assert lr["error"]["code"] == rr["error"]["code"] == "worker_crashed"
+        elif Path(lr["path"]).name == "slow.jpg":
+            assert lr["error"]["code"] == rr["error"]["code"] == "timeout"
         else:
             assert lr == rr
-    assert resumed.processed == 0 and resumed.reused == 6
+    assert resumed.processed == 0 and resumed.reused == 7
     assert (tmp_path / "r.html").stat().st_size > 0
