@@ -104,6 +104,19 @@ def _version(info: dict) -> str | None:
     return None
 
 
+def _walk_remote(fs, root: str) -> Iterator[tuple[str, dict]]:
+    """(path, info) of every object under ``root``, one listing per "folder" (so memory is bounded by the
+    largest folder, not the bucket), folders and objects sorted for a stable report order."""
+    for _dirpath, dirs, files in fs.walk(root, detail=True):
+        ordered = sorted(dirs.items())
+        dirs.clear()
+        dirs.update(ordered)  # topdown walk: the order we leave here is the order it descends in
+        for name in sorted(files):
+            info = files[name]
+            if info.get("type", "file") != "directory":
+                yield info.get("name") or name, info
+
+
 def _scan_remote(arg: str, storage_options: dict) -> Iterator[Item]:
     proto = arg.split("://", 1)[0]
     try:
@@ -130,20 +143,20 @@ def _scan_remote(arg: str, storage_options: dict) -> Iterator[Item]:
             for path in sorted(found):
                 info = found[path]
                 if info.get("type") == "directory":
-                    sub = fs.find(path, detail=True)
-                    for p in sorted(sub):
+                    for p, pinfo in _walk_remote(fs, path):
                         n += 1
-                        yield item(p, sub[p], explicit=False)
+                        yield item(p, pinfo, explicit=False)
                 else:
                     n += 1
                     yield item(path, info, explicit=False)
             if n == 0:
                 yield _error_item(arg, "not_found", f"no objects match {arg}")
         elif fs.isdir(root):
-            found = fs.find(root, detail=True)
-            for path in sorted(found):
-                yield item(path, found[path], explicit=False)
-            if not found:
+            n = 0
+            for path, info in _walk_remote(fs, root):
+                n += 1
+                yield item(path, info, explicit=False)
+            if not n:
                 yield _error_item(arg, "not_found", f"{arg} contains no objects")
         else:
             yield item(root, fs.info(root), explicit=True)
