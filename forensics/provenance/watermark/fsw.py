@@ -32,6 +32,7 @@ from .ecc import BCHCode, false_positive_probability
 
 WORK = 512  # working resolution (long side), px
 T = 64  # tile side at working resolution, px
+MAX_UPSCALE = 1.5  # the embedder's working resolution is at most this many times the image's
 CELL = 2  # cell side, px
 G = T // CELL  # cells per tile side
 R = 4  # cells per code bit
@@ -45,7 +46,7 @@ PMIN, PMAX = 0.42, 1.75  # tile periods searched at detection, in units of T
 MAX_ROT = 7.0  # degrees
 WHITEN = 9
 PAIRS = 2  # anisotropic lattice pairs tried besides the isotropic ones
-MAX_ATTEMPTS = 8  # BCH decodes per image (the union bound's H)
+MAX_ATTEMPTS = 8  # BCH decodes per detection pass (the union bound's H: this times the passes)
 CHASE = 8  # soft decoding: least reliable bits flipped (2^CHASE BCH decodes per hypothesis)
 REFINE, REFINE_MIN_SYNC = 2, 5.5  # hypotheses refined, and the sync z-score they need
 NOMINAL = np.eye(2) * T
@@ -117,10 +118,12 @@ class FSWScheme(LumaScheme):
 
     # -- embedding ------------------------------------------------------------------------------
     @staticmethod
-    def working_size(w: int, h: int) -> tuple[int, int]:
+    def working_size(w: int, h: int, cap: float | None = None) -> tuple[int, int]:
         """Embedding and detection both resample to long side WORK (up or down): a resized copy then has
-        the same tile period as the original, whatever its size."""
-        s = WORK / max(w, h)
+        the same tile period as the original, whatever its size. Upscaling stops at MAX_UPSCALE, or the
+        cells of a tiny image would shrink below a pixel and average away (images under WORK/MAX_UPSCALE
+        px lose that resize invariance; they keep working, with fewer tiles)."""
+        s = min(WORK / max(w, h), cap if cap is not None else MAX_UPSCALE)
         return max(1, round(w * s)), max(1, round(h * s))
 
     def _cells(self, bits: np.ndarray, gains: np.ndarray | None = None) -> np.ndarray:
@@ -194,12 +197,12 @@ class FSWScheme(LumaScheme):
         return build(g.astype(np.float32))
 
     # -- detection ------------------------------------------------------------------------------
-    def _prepare_luma(self, y: np.ndarray) -> np.ndarray:
-        """Normalised high-pass luminance at working resolution."""
+    def _prepare_luma(self, y: np.ndarray, cap: float | None = None) -> np.ndarray:
+        """Normalised high-pass luminance at working resolution (``cap``: the most it may upscale)."""
         import cv2
 
         h, w = y.shape
-        ww, wh = self.working_size(w, h)
+        ww, wh = self.working_size(w, h, cap)
         if (ww, wh) != (w, h):
             # area-average down; bicubic up (keeps more of a pattern that a downscale already softened)
             y = cv2.resize(y, (ww, wh), interpolation=cv2.INTER_AREA if ww < w else cv2.INTER_CUBIC)
@@ -211,14 +214,22 @@ class FSWScheme(LumaScheme):
         r -= r.mean()
         return r
 
-    def _prepare(self, rgb: np.ndarray) -> np.ndarray:
+    def _prepare(self, rgb: np.ndarray, cap: float | None = None) -> np.ndarray:
+        return self._prepare_luma(self._luma(rgb), cap)
+
+    @staticmethod
+    def _luma(rgb: np.ndarray) -> np.ndarray:
         import cv2
 
         if rgb.ndim == 3:
-            y = cv2.cvtColor(rgb.astype(np.float32), cv2.COLOR_RGB2GRAY)
-        else:
-            y = rgb.astype(np.float32)
-        return self._prepare_luma(y)
+            return cv2.cvtColor(rgb.astype(np.float32), cv2.COLOR_RGB2GRAY)
+        return rgb.astype(np.float32)
+
+    @staticmethod
+    def _passes(w: int, h: int) -> list[float]:
+        """Upscale caps to detect with: the embedder's, and — when that cap binds (small images) — none,
+        so that a downscaled copy of a larger marked image is still seen at the tile period it was made at."""
+        return [MAX_UPSCALE] if WORK / max(w, h) <= MAX_UPSCALE else [float("inf"), MAX_UPSCALE]
 
     @staticmethod
     def _lattice(r: np.ndarray, top: int = 2) -> list[np.ndarray]:
@@ -412,26 +423,38 @@ class FSWScheme(LumaScheme):
         return best
 
     def decode(self, rgb: np.ndarray) -> dict:
-        """Low-level decode: {'payload', 'errors', 'attempts', 'sync'} (payload None when nothing decodes).
+        """Low-level decode: {'payload', 'errors', 'attempts', 'sync', 'bits'} (payload None if nothing decodes).
 
-        The nominal lattice (any resize, compression or filtering of the whole image) is tried first;
-        then every autocorrelation candidate is folded and ranked by its sync score, and the best
-        hypotheses are decoded, at most MAX_ATTEMPTS decodes in all.
+        Per working resolution (see :meth:`_passes`): the nominal lattice (any resize, compression or
+        filtering of the whole image) is tried first; then autocorrelation candidates (or, failing them,
+        the scale search) are folded and ranked by their sync score, and the best hypotheses decoded —
+        at most MAX_ATTEMPTS decodes per pass. ``attempts`` is that budget over all passes (the union
+        bound's H), fixed by the image size alone.
         """
-        r = self._prepare(rgb)
-        attempts, best_sync = 0, None
+        h0, w0 = rgb.shape[:2]
+        passes = self._passes(w0, h0)
+        budget = MAX_ATTEMPTS * len(passes)
+        y = self._luma(rgb)
+        best = {"sync": None, "bits": None}
+        for cap in passes:
+            out = self._decode_pass(self._prepare_luma(y, cap), best)
+            if out is not None:
+                out["attempts"] = budget
+                return out
+        return {"payload": None, "errors": None, "attempts": budget, "sync": best["sync"], "bits": best["bits"]}
 
-        best_bits = None
+    def _decode_pass(self, r: np.ndarray, best: dict) -> dict | None:
+        attempts = 0
 
         def try_decode(score, aligned):
-            nonlocal attempts, best_sync, best_bits
+            nonlocal attempts
             attempts += 1
             soft = self._soft_bits(aligned)
             hard = (soft > 0).astype(np.uint8)
-            if best_sync is None or score > best_sync:
-                best_sync, best_bits = score, hard
-            # Chase-2 soft decoding: also try flipping every subset of the CHASE least reliable bits.
-            # (only for hypotheses whose sync says a mark is there: saves time on unmarked images)
+            if best["sync"] is None or score > best["sync"]:
+                best["sync"], best["bits"] = score, hard
+            # Chase-2 soft decoding: also try flipping every subset of the CHASE least reliable bits
+            # (only for hypotheses whose sync says a mark is there: saves time on unmarked images).
             weakest = np.argsort(np.abs(soft))[:CHASE]
             for flips in _FLIP_PATTERNS if score >= REFINE_MIN_SYNC else _FLIP_PATTERNS[:1]:
                 word = hard.copy()
@@ -439,10 +462,9 @@ class FSWScheme(LumaScheme):
                 res = self.code.decode(word)
                 if res is not None and res[0][0] == HEADER:
                     # distance from what was read to the codeword found (not just the BCH corrections):
-                    # the false-positive bound below holds for any codeword at that distance, however found
+                    # the false-positive bound holds for any codeword at that distance, however found
                     errors = int((self.code.encode(res[0]) != hard).sum())
-                    return {"payload": res[0][1:], "errors": errors, "attempts": MAX_ATTEMPTS, "sync": score,
-                            "bits": hard}
+                    return {"payload": res[0][1:], "errors": errors, "sync": score, "bits": hard}
             return None
 
         fold = self._fold(r, NOMINAL)
@@ -468,7 +490,7 @@ class FSWScheme(LumaScheme):
                 score, aligned, basis = self._refine(r, basis, score, aligned)
             if (out := try_decode(score, aligned)) is not None:
                 return out
-        return {"payload": None, "errors": None, "attempts": MAX_ATTEMPTS, "sync": best_sync, "bits": best_bits}
+        return None
 
     def reference_bits(self, payload: bytes) -> np.ndarray:
         return self.code.encode(bytes([HEADER]) + payload)
