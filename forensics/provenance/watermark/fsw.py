@@ -1,23 +1,23 @@
 """``fsw-v1``: the default scheme — a self-synchronising tiled spread-spectrum luminance watermark.
 
-Embedding (see docs/watermark.md for the derivation):
+Embedding (details and the false-positive derivation: docs/watermark.md):
 
-* The image's luminance is viewed at a *working resolution* (long side ``WORK`` px, never upscaled).
+* The luminance is viewed at a *working resolution* (long side ``WORK`` px; upscaling capped).
 * A key-derived ``T``×``T`` tile (``G``×``G`` cells of ``CELL``² working pixels) carries a sync pattern on
-  some cells and the BCH codeword on the others (each bit spread over ``R`` cells with pseudo-random
-  signs). The tile is repeated over the whole image, upsampled to full resolution, shaped by a
-  perceptual mask (stronger in texture, weaker in flat areas) and added to R, G and B alike in uint8.
+  some cells and the BCH codeword on the others (each bit on ``R`` cells with pseudo-random signs). It is
+  repeated over the image, resampled to full resolution, shaped by a perceptual mask and added to R, G
+  and B alike in uint8.
+* Informed embedding: per-bit gains measured with the detector's own read cancel host interference.
 
 Detection:
 
-* High-pass + local normalisation of the luminance at working resolution.
-* The repetition makes the residual's autocorrelation peak on the tile lattice: the peaks give the scale,
-  rotation and aspect change (resize, small rotations, crops of large images) — no search over scales.
-* The image is resampled onto the nominal lattice and *folded* (all tiles summed): host content averages
-  out, the watermark adds up. Any crop becomes a cyclic shift of the folded tile, found by FFT
-  correlation with the sync pattern, for each of the 8 flips/90° rotations.
-* The aligned tile gives soft bits → BCH decode. The false-positive probability follows from the code
-  (``ecc.false_positive_probability``) with a union bound over every decode attempt.
+* High-pass + local normalisation of the luminance at working resolution (resizes leave the period alone).
+* Lattice hypotheses: nominal; autocorrelation peaks (scale, rotation, aspect); else a sync-scored scale
+  search. The best are refined by hill-climbing the sync score over scale and angle.
+* The image is resampled onto a hypothesis and *folded* (tiles summed): a crop becomes a cyclic shift,
+  found by FFT correlation with the sync pattern for each of the 8 flips / 90° rotations.
+* Soft bits → BCH with Chase-2 soft decoding. The false-positive probability is a union bound over the
+  decodes the detector may make, from the Hamming distance to the codeword found.
 """
 from __future__ import annotations
 
