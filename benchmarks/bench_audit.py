@@ -1,6 +1,7 @@
 """Audit throughput vs. the decode floor (issue #6, item 6).
 
     .venv/bin/python benchmarks/bench_audit.py [--photos ../shared/data/photos] [--workers N] [--limit N]
+    .venv/bin/python benchmarks/bench_audit.py --only-scale --scale 20000 [--scale-engine ray]
 
 * decode floor: N processes, each opening and ``load()``-ing its share of the photos with Pillow;
 * audit, all signals: ``run_audit`` with the default analysers (whatever is installed), N workers;
@@ -118,15 +119,49 @@ def worker_memory(files: list[Path]) -> dict:
     return out
 
 
+def scale(n: int, workers: int, engine: str) -> None:
+    """The audit machinery alone on many tiny files: what the driver costs per file at archive scale."""
+    from PIL import Image
+
+    from forensics.audit import run_audit
+
+    with tempfile.TemporaryDirectory(prefix="bench-audit-scale-") as d:
+        img = Image.new("RGB", (32, 32), (10, 20, 30))
+        for i in range(n):
+            sub = Path(d) / "in" / f"d{i // 1000:04d}"
+            sub.mkdir(parents=True, exist_ok=True)
+            img.save(sub / f"{i:07d}.png")
+        out = Path(d) / "r.jsonl"
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        s = run_audit([str(Path(d) / "in")], out, workers=workers, analysers=[], engine=engine)
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
+        t1 = time.perf_counter()
+        again = run_audit([str(Path(d) / "in")], out, workers=workers, analysers=[], engine=engine)
+        rerun = time.perf_counter() - t1
+        state = sum(p.stat().st_size for p in Path(d).glob("r.jsonl.state.sqlite*"))
+        print(f"scale, engine {engine}, no analysers, {n} tiny PNGs, {workers} workers: "
+              f"{s.files_per_s:.0f} files/s steady (start-up {s.startup_s:.1f} s, {wall:.1f} s in all); "
+              f"driver CPU {cpu / n * 1000:.2f} ms/file; unchanged re-run {rerun:.1f} s "
+              f"({n / rerun:.0f} files/s listed, {again.processed} analysed); state {state / n:.0f} B/file")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--photos", type=Path, default=REPO.parent / "shared" / "data" / "photos")
     ap.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     ap.add_argument("--limit", type=int, default=None, help="use only the first N photos")
     ap.add_argument("--skip-engine-only", action="store_true")
+    ap.add_argument("--scale", type=int, default=0, metavar="N",
+                    help="also run the machinery alone on N generated tiny files (driver cost per file)")
+    ap.add_argument("--scale-engine", default="local", choices=["local", "ray"])
+    ap.add_argument("--only-scale", action="store_true", help="skip the photo benchmark")
     args = ap.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # progress visible when redirected to a file
 
+    if args.scale:
+        scale(args.scale, args.workers, args.scale_engine)
+    if args.only_scale:
+        return
     files = _media_files(args.photos, args.limit)
     n, w = len(files), args.workers
     size_mb = sum(p.stat().st_size for p in files) / 1e6
