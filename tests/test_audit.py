@@ -370,3 +370,19 @@ def test_html_table_cap_keeps_flagged_rows(tmp_path):
     assert shown == ["f0", "f7", "f9"]  # both errors kept, scan order
     assert "3 of 10 rows" in page
     assert ">10<" in page or "10 files" in page  # the charts count every row
+
+
+def test_file_names_that_are_not_utf8(tmp_path, chaos_log):
+    src = tmp_path / "in"
+    src.mkdir()
+    small_jpeg(src / "ok.jpg", 1)
+    raw = os.path.join(os.fsencode(src), b"caf\xe9.jpg")  # Latin-1 name on a UTF-8 system
+    with open(raw, "wb") as fh:
+        fh.write((src / "ok.jpg").read_bytes())
+    out = tmp_path / "r.jsonl"
+    summary = run_audit([str(src)], out, csv=tmp_path / "r.csv", html=tmp_path / "r.html", workers=1,
+                        analysers=[CHAOS])
+    names = sorted(Path(r["path"]).name for r in read_jsonl(out))
+    assert names == ["caf\\xe9.jpg", "ok.jpg"] and summary.failed == 0  # analysed, shown escaped
+    again = run_audit([str(src)], out, workers=1, analysers=[CHAOS])
+    assert again.processed == 0  # the state keys round-trip

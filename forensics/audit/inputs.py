@@ -12,6 +12,7 @@ import re
 from typing import Iterator
 
 from .state import Item
+from .worker import printable
 
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 _GLOB = re.compile(r"[*?\[]")
@@ -34,8 +35,8 @@ def scan(inputs: list[str], storage_options: dict | None = None) -> Iterator[Ite
 # -- local ----------------------------------------------------------------------------------------------
 
 def _local_item(path: str, explicit: bool) -> Item:
-    key = os.path.abspath(path)
-    display = os.path.normpath(path)
+    key = os.path.abspath(path)  # may hold undecodable bytes (surrogateescape): used to open the file
+    display = printable(os.path.normpath(path))  # what the report shows
     try:
         st = os.stat(path)
         size, mtime = st.st_size, str(st.st_mtime_ns)
@@ -91,7 +92,8 @@ def _scan_local(arg: str) -> Iterator[Item]:
 
 
 def _error_item(arg: str, code: str, message: str) -> Item:
-    return Item(key="input:" + arg, display=arg, folder=arg, source="error", explicit=True, error=(code, message))
+    return Item(key="input:" + arg, display=printable(arg), folder=printable(arg), source="error", explicit=True,
+                error=(code, printable(message)))
 
 
 # -- fsspec -----------------------------------------------------------------------------------------------

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT);
 CREATE TABLE IF NOT EXISTS items (
-    key TEXT PRIMARY KEY,       -- absolute local path or URL: the input's identity
+    key BLOB PRIMARY KEY,       -- absolute local path or URL (bytes: file names need not be UTF-8)
     scan INTEGER NOT NULL,      -- the scan that last listed it; the report is the rows of the latest scan
     seq INTEGER NOT NULL,       -- order within that scan (report order)
     display TEXT NOT NULL,      -- the report's "path"
@@ -71,6 +72,15 @@ class Todo:
     known_hash: str | None
 
 
+def _k(key: str) -> bytes:
+    """Keys are stored as bytes: a file name that is not valid UTF-8 (``surrogateescape``) still round-trips."""
+    return key.encode("utf-8", "surrogateescape")
+
+
+def _unk(key: bytes) -> str:
+    return key.decode("utf-8", "surrogateescape")
+
+
 def _dumps(obj) -> bytes:
     return zlib.compress(json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode(), 6)
 
@@ -92,8 +102,12 @@ class AuditState:
         # costs microseconds, so every result can be its own transaction.
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
         self._lock()
+        self.db.executescript(SCHEMA)
+        version = self.get("schema")
+        if version not in (None, SCHEMA_VERSION):  # written by another version: start afresh (a cache)
+            self.db.executescript("DROP TABLE items; DROP TABLE meta;" + SCHEMA)
+        self.set(schema=SCHEMA_VERSION)
 
     def _lock(self) -> None:
         """One audit per report at a time. flock is released by the kernel when the process dies (kill -9)."""
@@ -101,7 +115,7 @@ class AuditState:
             import fcntl
         except ImportError:  # pragma: no cover - Windows
             return
-        self._lock_fh = open(self.path, "rb")
+        self._lock_fh = open(self.path, "ab")  # (the database file exists once connected)
         try:
             fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -163,9 +177,10 @@ class AuditState:
         from .worker import error_row
 
         for it in items:
-            buf.append((it.key, scan, seq, it.display, it.folder, it.source, int(it.explicit), it.size, it.mtime))
+            buf.append((_k(it.key), scan, seq, it.display, it.folder, it.source, int(it.explicit), it.size,
+                        it.mtime))
             if it.error:
-                errors.append((it.key, _dumps(error_row(it.display, *it.error)), it.error[0]))
+                errors.append((_k(it.key), _dumps(error_row(it.display, *it.error)), it.error[0]))
             seq += 1
             if len(buf) >= batch:
                 flush()
@@ -195,7 +210,7 @@ class AuditState:
                 if fresh and same and valid:
                     continue  # unchanged: nothing to do
                 known = sha if fresh and size is not None and dsize == size else None
-                yield Todo(key, display, source, bool(explicit), size, mtime, known)
+                yield Todo(_unk(key), display, source, bool(explicit), size, mtime, known)
 
     def count_todo(self, scan: int, fp: str, force: bool = False) -> int:
         return sum(1 for _ in self.todo(scan, fp, force))
@@ -206,7 +221,7 @@ class AuditState:
         with self.db:
             if status == "unchanged":  # same bytes, new mtime: keep the stored result
                 self.db.execute("UPDATE items SET done_mtime=?, done_size=?, done_explicit=? WHERE key=?",
-                                (todo.mtime, todo.size, int(todo.explicit), todo.key))
+                                (todo.mtime, todo.size, int(todo.explicit), _k(todo.key)))
                 return
             row = result.get("row")
             err = (row or {}).get("error") or {}
@@ -215,7 +230,7 @@ class AuditState:
                 "label=?, error_code=?, result=?, thumb=? WHERE key=?",
                 (status, todo.size, todo.mtime, fp, int(todo.explicit), result.get("sha256"),
                  (row or {}).get("verdict", {}).get("label"), err.get("code"),
-                 _dumps(row) if row is not None else None, result.get("thumb"), todo.key))
+                 _dumps(row) if row is not None else None, result.get("thumb"), _k(todo.key)))
 
     # -- report ---------------------------------------------------------------------------------
     def rows(self, scan: int, with_thumbs: bool = False, batch: int = 1000) -> Iterator[tuple[str, str, dict, bytes | None]]:
@@ -230,7 +245,7 @@ class AuditState:
                 return
             for seq, key, folder, result, thumb in rows:
                 last = seq
-                yield key, folder, _loads(result), thumb
+                yield _unk(key), folder, _loads(result), thumb
 
     def counts(self, scan: int) -> dict:
         q = self.db.execute

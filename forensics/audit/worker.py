@@ -46,12 +46,35 @@ class WorkerConfig:
         return self.options.max_bytes or DEFAULT_MAX_BYTES
 
 
+def printable(s: str) -> str:
+    """Text safe to write as UTF-8: an undecodable byte of a file name (``surrogateescape``) becomes a
+    visible ``\\xe9`` escape."""
+    if s.isascii():
+        return s
+    try:
+        s.encode("utf-8")
+        return s
+    except UnicodeEncodeError:
+        return s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def clean(obj):
+    """``printable`` applied to every string of a JSON-like object (report rows quote paths in messages)."""
+    if isinstance(obj, str):
+        return printable(obj)
+    if isinstance(obj, dict):
+        return {clean(k) if isinstance(k, str) else k: clean(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [clean(v) for v in obj]
+    return obj
+
+
 def error_row(display: str, code: str, message: str, media_type: str | None = None) -> dict:
     """A verify JSON object for an input that could not be processed (same shape as every other row)."""
     from ..report import ErrorInfo, Report
     from ..verdict import decide
 
-    r = Report(path=display, media_type=media_type, error=ErrorInfo(code, message))
+    r = Report(path=printable(display), media_type=media_type, error=ErrorInfo(code, printable(message)))
     r.verdict = decide(r)
     return r.to_json()
 
@@ -141,6 +164,8 @@ class WorkerState:
         except Exception as exc:  # never lose the batch to one file
             out = {"status": "done",
                    "row": error_row(todo.display, "internal", f"{type(exc).__name__}: {exc}")}
+        if out.get("row") is not None:
+            out["row"] = clean(out["row"])
         out["ms"] = (time.perf_counter() - t0) * 1000
         return out
 
