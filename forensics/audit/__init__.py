@@ -72,7 +72,8 @@ class AuditSummary:
         return d
 
 
-ProgressFn = Callable[[int, int], None]  # (inputs finished, inputs listed)
+# (inputs finished, inputs listed); while the scan is still listing: (inputs listed so far, None)
+ProgressFn = Callable[[int, "int | None"], None]
 
 
 def fingerprint(options: VerifyOptions, analysers: Sequence[str] | None) -> str:
@@ -182,7 +183,7 @@ def run_audit(
         from .inputs import scan as scan_inputs
 
         scan = state.begin_scan()
-        total = state.add_items(scan, scan_inputs(inputs, storage_options))
+        total = state.add_items(scan, _counted(scan_inputs(inputs, storage_options), progress))
         todo_n = state.count_todo(scan, fp, force)
         n_scan_errors = state.db.execute("SELECT COUNT(*) FROM items WHERE scan=? AND source='error'",
                                          (scan,)).fetchone()[0]
@@ -233,6 +234,15 @@ def run_audit(
         return summary
     finally:
         state.close()
+
+
+def _counted(items, progress: ProgressFn | None, every: int = 1000):
+    """Report listing progress: a 10-million-file scan takes minutes."""
+    n = 0
+    for n, item in enumerate(items, 1):
+        if progress and n % every == 0:
+            progress(n, None)
+        yield item
 
 
 def _write_reports(state: AuditState, scan: int, out: Path, *, html, csv, parquet, html_max_rows: int,

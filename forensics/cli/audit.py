@@ -113,18 +113,23 @@ def register(app: typer.Typer) -> None:
             from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                        TimeRemainingColumn)
 
-            live = Progress(TextColumn("auditing"), BarColumn(), MofNCompleteColumn(),
+            live = Progress(TextColumn("{task.fields[what]}"), BarColumn(), MofNCompleteColumn(),
                             TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"),
                             TimeRemainingColumn(), console=err, transient=False)
             state = {"task": None, "first": None, "t0": None}
 
-            def progress_cb(done: int, total: int) -> None:
+            def progress_cb(done: int, total: int | None) -> None:
                 import time
 
                 now = time.monotonic()
                 if state["task"] is None:
-                    state["task"] = live.add_task("audit", total=total, completed=done, rate="")
+                    state["task"] = live.add_task("audit", total=total, completed=done, rate="", what="listing")
+                if total is None:  # still listing the inputs
+                    live.update(state["task"], completed=done, rate=f"{done} found")
+                    return
+                if state["first"] is None:
                     state["first"], state["t0"] = done, now
+                    live.update(state["task"], total=total, completed=done, what="auditing", rate="")
                     return
                 dt = now - state["t0"]
                 rate = (done - state["first"]) / dt if dt > 0 else 0.0
