@@ -114,8 +114,13 @@ def register(app: typer.Typer) -> None:
                           MofNCompleteColumn(), TimeElapsedColumn(), transient=True,
                           console=_stderr_console()) as bar:
                 task = bar.add_task(f"sampling {n} image{'s' if n > 1 else ''}", total=None)
-                images = gen.generate(req, progress=lambda done, total: bar.update(task, completed=done,
-                                                                                  total=total))
+
+
+                def on_progress(done: int, total: int) -> None:
+                    image = min(n, 1 + max(done - 1, 0) * n // max(total, 1))
+                    bar.update(task, completed=done, total=total, description=f"image {image}/{n}, steps")
+
+                images = gen.generate(req, progress=on_progress)
         except ForensicsError as exc:
             fail(exc.message)
         except KeyboardInterrupt:

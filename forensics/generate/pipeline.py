@@ -133,6 +133,14 @@ def _accepts(fn, name: str) -> bool:
     return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
+def _default_of(fn, name: str):
+    try:
+        p = inspect.signature(fn).parameters.get(name)
+    except (TypeError, ValueError):
+        return None
+    return None if p is None or p.default is inspect.Parameter.empty else p.default
+
+
 def _to_uint8(images) -> np.ndarray:
     """Pipeline float output in [0, 1] → uint8, the one and only quantisation."""
     arr = np.asarray(images, dtype=np.float32)
@@ -331,9 +339,13 @@ class Generator:
         base_seed = int(req.seed) if req.seed is not None else secrets.randbelow(2**31)
         call = pipe.__call__
         kwargs: dict[str, Any] = {"prompt": req.prompt, "num_inference_steps": steps, "output_type": "np"}
-        if guidance is not None:
+        if guidance is None:  # record what the pipeline will actually use
+            guidance = _default_of(call, "guidance_scale")
+        if guidance is not None and _accepts(call, "guidance_scale"):
             kwargs["guidance_scale"] = float(guidance)
-        if req.negative_prompt and _accepts(call, "negative_prompt"):
+        if req.negative_prompt:
+            if not _accepts(call, "negative_prompt"):
+                raise ConfigError(f"{type(pipe).__name__} does not take a negative prompt")
             kwargs["negative_prompt"] = req.negative_prompt
         strength = None
         if mode == "text-to-image":
