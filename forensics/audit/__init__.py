@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
 import sqlite3
 import time
 from dataclasses import asdict, dataclass, field
@@ -183,7 +184,9 @@ def run_audit(
         from .inputs import scan as scan_inputs
 
         scan = state.begin_scan()
-        total = state.add_items(scan, _counted(scan_inputs(inputs, storage_options), progress))
+        own = {os.path.abspath(str(p)) for p in (out, html, csv, parquet) if p}
+        own |= {os.path.abspath(str(state_path) + sfx) for sfx in ("", "-wal", "-shm", "-journal")}
+        total = state.add_items(scan, _counted(scan_inputs(inputs, storage_options, exclude=own), progress))
         todo_n = state.count_todo(scan, fp, force)
         n_scan_errors = state.db.execute("SELECT COUNT(*) FROM items WHERE scan=? AND source='error'",
                                          (scan,)).fetchone()[0]

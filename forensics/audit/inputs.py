@@ -22,14 +22,19 @@ def is_url(arg: str) -> bool:
     return bool(_URL.match(arg)) and not arg.startswith("file://")
 
 
-def scan(inputs: list[str], storage_options: dict | None = None) -> Iterator[Item]:
+def scan(inputs: list[str], storage_options: dict | None = None, exclude: set[str] | None = None) -> Iterator[Item]:
+    """Items in argument order. ``exclude``: absolute paths never listed from folders (the audit's own
+    report and state files, when they are written inside the audited folder)."""
+    own = exclude or set()
     for arg in inputs:
         if arg.startswith("file://"):
             arg = arg[len("file://"):]
         if is_url(arg):
             yield from _scan_remote(arg, storage_options or {})
         else:
-            yield from _scan_local(arg)
+            for item in _scan_local(arg):
+                if item.explicit or item.key not in own:
+                    yield item
 
 
 # -- local ----------------------------------------------------------------------------------------------
