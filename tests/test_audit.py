@@ -386,3 +386,14 @@ def test_file_names_that_are_not_utf8(tmp_path, chaos_log):
     assert names == ["caf\\xe9.jpg", "ok.jpg"] and summary.failed == 0  # analysed, shown escaped
     again = run_audit([str(src)], out, workers=1, analysers=[CHAOS])
     assert again.processed == 0  # the state keys round-trip
+
+
+def test_report_inside_the_audited_folder_is_not_audited(tmp_path, chaos_log):
+    src = tmp_path / "in"
+    src.mkdir()
+    small_jpeg(src / "a.jpg", 1)
+    out = src / "report.jsonl"
+    run_audit([str(src)], out, html=src / "report.html", workers=1, analysers=[CHAOS])
+    again = run_audit([str(src)], out, html=src / "report.html", workers=1, analysers=[CHAOS])
+    assert [Path(r["path"]).name for r in read_jsonl(out)] == ["a.jpg"]
+    assert again.skipped == 0 and again.inputs == 1
