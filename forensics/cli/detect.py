@@ -26,6 +26,8 @@ def register(app: typer.Typer) -> None:
                                                  help="Folder with taef2_encoder.pth/taef2_decoder.pth."),
         builders: str = typer.Option("taef2,nearest,bilinear,bicubic,deconv,pixelshuffle", "--builders",
                                      help="Fake builders, comma-separated."),
+        fake_weights: str = typer.Option("", "--fake-weights", help="Sampling weights per fake source, e.g. "
+                                         "'taef2-recon=3' (others 1)."),
         front_end: str = typer.Option("npr", "--front-end", help="rgb | highpass | npr"),
         backbone: str = typer.Option("resnet_tiny", "--backbone", help="Any timm model name."),
         steps: Optional[int] = typer.Option(None, "--steps", help="Default: 1500 on CPU, 6000 on GPU."),
@@ -50,9 +52,17 @@ def register(app: typer.Typer) -> None:
 
             from ..detect.train import TrainConfig, train
 
+            weights = {}
+            for item in filter(None, (x.strip() for x in fake_weights.split(","))):
+                key, _, val = item.partition("=")
+                try:
+                    weights[key.strip()] = float(val)
+                except ValueError:
+                    raise ValueError(f"--fake-weights: expected SOURCE=NUMBER, got {item!r}") from None
             gpu = device == "cuda" or (device == "auto" and torch.cuda.is_available())
             cfg = TrainConfig(data=[str(d) for d in data], out=str(out), taesd_dir=str(taesd_dir) if taesd_dir else None,
-                              builders=[b.strip() for b in builders.split(",") if b.strip()], front_end=front_end,
+                              builders=[b.strip() for b in builders.split(",") if b.strip()], fake_weights=weights,
+                              front_end=front_end,
                               backbone=backbone, steps=steps or (6000 if gpu else 1500), batch=batch or (256 if gpu else 64),
                               max_minutes=max_minutes, patch=patch, region=region, max_photos=max_photos,
                               device=device, threads=threads, seed=seed, cache_dir=str(cache_dir))

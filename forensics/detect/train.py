@@ -47,7 +47,8 @@ class TrainConfig:
     target_fpr: float = 0.01
     topk_frac: float = 0.5
     max_patches: int = 64
-    name: str = "forensics-npr-tiny"
+    fake_weights: dict[str, float] = field(default_factory=dict)  # builder source -> sampling weight (default 1)
+    name: str | None = None  # default: forensics-<front_end>-<backbone>
     version: str = "1"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -103,7 +104,8 @@ def _photometric(p: np.ndarray, rng: np.random.Generator, a: AugmentConfig) -> n
     return p
 
 
-def sample_batch(cache: dict, n_pairs: int, patch: int, rng: np.random.Generator, a: AugmentConfig):
+def sample_batch(cache: dict, n_pairs: int, patch: int, rng: np.random.Generator, a: AugmentConfig,
+                 fake_weights: dict[str, float] | None = None):
     """n_pairs real patches and, at the same positions of the same photos, n_pairs fake patches (random
     builder each). Geometry is shared; photometric augmentations are drawn independently per patch from
     the same distribution for both classes."""
@@ -111,11 +113,14 @@ def sample_batch(cache: dict, n_pairs: int, patch: int, rng: np.random.Generator
 
     reals = cache["real"]
     keys = _fake_keys(cache)
+    w = np.array([(fake_weights or {}).get(k.removeprefix("fake:"), 1.0) for k in keys], float)
+    w /= w.sum()
     n, r = reals.shape[0], reals.shape[1]
     xs, ys = [], []
     for _ in range(n_pairs):
         j = int(rng.integers(n))
-        fake = cache[keys[int(rng.integers(len(keys)))]][j]
+        k = int(rng.choice(len(keys), p=w)) if fake_weights else int(rng.integers(len(keys)))
+        fake = cache[keys[k]][j]
         size = patch
         if rng.random() < a.resize_p:
             size = int(np.clip(round(patch / rng.uniform(*a.resize_scale)), 16, r))
@@ -190,7 +195,7 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = print) -> Path:
     t_loop, step, ema = time.time(), 0, None
     model.train()
     for step in range(1, cfg.steps + 1):
-        x, y = sample_batch(data["train"], cfg.batch // 2, cfg.patch, rng, cfg.augment)
+        x, y = sample_batch(data["train"], cfg.batch // 2, cfg.patch, rng, cfg.augment, cfg.fake_weights)
         logits = model(torch.from_numpy(x).to(dev))
         loss = loss_fn(logits, torch.from_numpy(y).to(dev))
         opt.zero_grad(set_to_none=True)
@@ -206,7 +211,8 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = print) -> Path:
     train_s = time.time() - t_loop
     model.eval().cpu()
     export_onnx(model, out / "model.onnx", cfg.patch)
-    card = {"name": cfg.name, "version": cfg.version, "patch": cfg.patch, "max_patches": cfg.max_patches,
+    name = cfg.name or f"forensics-{cfg.front_end}-{cfg.backbone.replace('_', '-')}"
+    card = {"name": name, "version": cfg.version, "patch": cfg.patch, "max_patches": cfg.max_patches,
             "topk_frac": cfg.topk_frac, "front_end": cfg.front_end, "backbone": cfg.backbone,
             "input": "N×3×patch×patch float32 RGB in [0,1]; output one logit per patch",
             "calibration": {"a": 1.0, "b": 0.0}, "threshold": 0.5, "uncertain_below": 0.5}
@@ -227,7 +233,7 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = print) -> Path:
                         "a": cal["a"], "b": cal["b"]},
         "threshold": cal["threshold"], "uncertain_below": cal["uncertain_below"], "target_fpr": cfg.target_fpr,
         "training": {
-            "data": cfg.data, "fake_builders": cfg.builders, "region": cfg.region, "steps_done": step,
+            "data": cfg.data, "fake_builders": cfg.builders, "fake_weights": cfg.fake_weights, "region": cfg.region, "steps_done": step,
             "batch": cfg.batch, "lr": cfg.lr, "seed": cfg.seed, "device": str(dev),
             "train_seconds": round(train_s, 1), "total_seconds": round(time.time() - t_start, 1),
             "augment": asdict(cfg.augment),
