@@ -177,7 +177,7 @@ def test_image_to_image_and_inpainting_keep_the_parent(tiny, pki, tmp_path):
         assert _assertion(img.manifest, "org.forensics-suite.generation")["mode"] == mode
         [parent] = [i for i in c.ingredients if i.get("relationship") == "parentOf"]
         # the source's own credentials travel inside the ingredient
-        assert parent.get("manifest_id") == src.manifest_id or src.manifest_id in str(parent)
+        assert parent["manifest_id"] == src.manifest_id and parent["digital_source_type"] == TRAINED
 
 
 def test_lora_applied_and_named(tiny, pki, tmp_path):

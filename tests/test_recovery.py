@@ -107,6 +107,15 @@ def test_unrelated_image_recovers_nothing(pki, tmp_path):
     assert rep.verdict.label == "no-evidence"
 
 
+def test_flat_images_never_match_by_fingerprint(pki, tmp_path):
+    flat = np.full((512, 512, 3), 200, np.uint8)
+    signed, _ = _publish(flat, mark=False)
+    copy = tmp_path / "flat.jpg"
+    copy.write_bytes(_jpeg_copy(signed.data))
+    c = _verify(copy).credentials
+    assert c is None or not c.present  # a blank image is not evidence of anything
+
+
 def test_trust_is_rechecked_against_current_anchors(pki, tmp_path, forensics_home):
     signed, _ = _publish(_smooth_image(5))
     copy = tmp_path / "copy.jpg"

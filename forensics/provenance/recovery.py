@@ -31,6 +31,7 @@ HASH_UNCHECKED = "forensics.contentHash.unchecked"
 TRUST_RECHECKED = "forensics.trust.rechecked"
 TRUST_NOT_RECHECKED = "forensics.trust.notRechecked"
 AMBIGUOUS = "forensics.fingerprint.ambiguous"
+FLAT_STD = 4.0  # grey levels; below this an image has too little structure for a fingerprint match
 
 # hard-binding results recorded at signing time describe the original file, not this copy: never repeat them
 _HASH_CODES = ("assertion.dataHash", "assertion.bmffHash", "assertion.boxesHash", "assertion.collectionHash")
@@ -67,6 +68,8 @@ class RecoveryAnalyser:
                 return recovered_finding(rec, "watermark", why, ctx.options)
         from .repository import DEFAULT_MAX_DISTANCE, fingerprint
 
+        if float(media.rgb(max_side=256).std()) < FLAT_STD:
+            return None  # a near-uniform image has a meaningless pHash: it would "match" every flat image
         max_d = int(config.settings().get("registry.fingerprint_max_distance", DEFAULT_MAX_DISTANCE))
         hits = repo.by_fingerprint(fingerprint(media.rgb()), max_distance=max_d)
         if not hits:
