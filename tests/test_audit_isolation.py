@@ -27,7 +27,7 @@ def test_hanging_crashing_and_memory_hungry_files_cost_only_their_row(tmp_path, 
     for name in ("a.jpg", "slow.jpg", "b.jpg", "crash.jpg", "hog.jpg", "c.jpg", "d.jpg"):
         small_jpeg(src / name, hash(name) % 1000)
     out = tmp_path / "r.jsonl"
-    summary = run_audit([str(src)], out, workers=2, analysers=[CHAOS], timeout_per_file=3,
+    summary = run_audit([str(src)], out, workers=2, analysers=[CHAOS], timeout_per_file=5,
                         memory_per_file_mib=256)
     rows = {Path(r["path"]).name: r for r in read_jsonl(out)}
     assert set(rows) == {"a.jpg", "slow.jpg", "b.jpg", "crash.jpg", "hog.jpg", "c.jpg", "d.jpg"}

@@ -88,13 +88,13 @@ def test_ray_engine_same_report_and_crash_isolation(tmp_path, monkeypatch):
     small_jpeg(src / "slow.jpg", 10)
     (src / "bad.jpg").write_text("no")
     local_out, ray_out = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
-    run_audit([str(src)], local_out, workers=1, analysers=[CHAOS], timeout_per_file=3)
+    run_audit([str(src)], local_out, workers=1, analysers=[CHAOS], timeout_per_file=6)
     # Our own small local Ray (2 CPUs), so its workers can import the test analyser; run_audit joins it.
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
              runtime_env={"env_vars": {"PYTHONPATH": str(TESTS), "AUDIT_TEST_LOG": str(log)}})
     try:
         summary = run_audit([str(src)], ray_out, engine="ray", workers=2, analysers=[CHAOS], html=tmp_path / "r.html",
-                            timeout_per_file=3)
+                            timeout_per_file=6)
         resumed = run_audit([], ray_out, engine="ray", workers=2, resume=True)
     finally:
         ray.shutdown()
