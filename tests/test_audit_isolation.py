@@ -61,14 +61,14 @@ def _done_in_state(state: Path) -> set[str]:
 def test_kill9_then_resume_reports_every_input_exactly_once(tmp_path):
     src = tmp_path / "in"
     src.mkdir()
-    names = [f"img{i:02d}.jpg" for i in range(14)]
+    names = [f"img{i:02d}.jpg" for i in range(16)]
     for i, name in enumerate(names):
         small_jpeg(src / name, i)
     (src / "broken.jpg").write_text("nope")
     out = tmp_path / "r.jsonl"
     state = state_path_for(out)
     log = tmp_path / "calls.log"
-    env = dict(os.environ, AUDIT_TEST_LOG=str(log), AUDIT_TEST_DELAY="0.25",
+    env = dict(os.environ, AUDIT_TEST_LOG=str(log), AUDIT_TEST_DELAY="0.4",
                PYTHONPATH=os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
     cmd = [sys.executable, "-m", "forensics", "audit", str(src), "--out", str(out), "--workers", "2", "--quiet",
            "--analyser", CHAOS]
