@@ -73,13 +73,16 @@ def detect(image: Any, schemes: list[str] | None = None, fpr: float = 1e-6,
     if not 0 < fpr < 1:
         raise WatermarkError(f"fpr must be in (0, 1), got {fpr}")
     rgb = to_rgb(image)
-    out = []
-    for name in schemes if schemes is not None else default_detect_schemes():
-        s = get_scheme(name)
-        exp = None
-        if expected is not None:
+    exp = None
+    if expected is not None:
+        try:
             exp = bytes.fromhex(expected) if isinstance(expected, str) else bytes(expected)
-        out.append(s.detect_rgb(rgb, fpr=fpr, expected=exp))
+        except ValueError:
+            raise WatermarkError(f"expected payload {expected!r} is not hex") from None
+    out = []
+    with _compat.shared_reads():
+        for name in schemes if schemes is not None else default_detect_schemes():
+            out.append(get_scheme(name).detect_rgb(rgb, fpr=fpr, expected=exp))
     return out
 
 

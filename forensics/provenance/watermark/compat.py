@@ -62,8 +62,8 @@ def _check_imwm_size(rgb: np.ndarray, name: str) -> None:
         raise WatermarkError(f"scheme {name} needs at least 256x256 pixels (image is {w}x{h})")
 
 
-def dwtdct_bits(rgb: np.ndarray, n_bits: int, scale: float = 36.0, block: int = 4) -> np.ndarray:
-    """Per-bit mean vote in [0, 1] of invisible-watermark's dwtDct decoder (U channel, Haar LL, 4x4 blocks)."""
+def _dwtdct_scores(rgb: np.ndarray, scale: float, block: int) -> np.ndarray:
+    """Per-block votes of invisible-watermark's dwtDct decoder (U channel, Haar LL, 4x4 blocks)."""
     import cv2
 
     yuv = cv2.cvtColor(np.ascontiguousarray(rgb[..., ::-1]), cv2.COLOR_BGR2YUV)
@@ -72,11 +72,45 @@ def dwtdct_bits(rgb: np.ndarray, n_bits: int, scale: float = 36.0, block: int = 
     ll = (u[0::2, 0::2] + u[0::2, 1::2] + u[1::2, 0::2] + u[1::2, 1::2]) / 2.0  # Haar LL = pywt.dwt2(...)[0]
     nr, nc = ll.shape[0] // block, ll.shape[1] // block
     if nr * nc == 0:
-        return np.full(n_bits, 0.5)
+        return np.zeros(0)
     blocks = ll[: nr * block, : nc * block].reshape(nr, block, nc, block).transpose(0, 2, 1, 3).reshape(-1, block * block)
     a = np.abs(blocks[:, 1:])
     val = a[np.arange(len(a)), np.argmax(a, axis=1)]
-    score = (np.mod(val, scale) > 0.5 * scale).astype(np.float64)
+    return (np.mod(val, scale) > 0.5 * scale).astype(np.float64)
+
+
+_SCORES_CACHE: dict = {}  # within one detect() call the SD and SDXL marks read the same blocks
+
+
+class shared_reads:
+    """Context in which dwtDct block votes are computed once per image (``detect()`` uses it)."""
+
+    def __enter__(self):
+        _SCORES_CACHE["on"] = True
+        return self
+
+    def __exit__(self, *exc):
+        _SCORES_CACHE.clear()
+        return False
+
+
+def dwtdct_bits(rgb: np.ndarray, n_bits: int, scale: float = 36.0, block: int = 4) -> np.ndarray:
+    """Per-bit mean vote in [0, 1] of invisible-watermark's dwtDct decoder (vectorised ``EmbedMaxDct.decode``)."""
+    import weakref
+
+    key = (id(rgb), rgb.shape, scale, block)
+    hit = _SCORES_CACHE.get("entry")
+    if hit is not None and hit[0] == key and hit[1]() is rgb:
+        score = hit[2]
+    else:
+        score = _dwtdct_scores(rgb, scale, block)
+        if _SCORES_CACHE.get("on"):
+            try:
+                _SCORES_CACHE["entry"] = (key, weakref.ref(rgb), score)
+            except TypeError:  # not weak-referenceable: just do not cache
+                pass
+    if score.size == 0:
+        return np.full(n_bits, 0.5)
     idx = np.arange(len(score)) % n_bits
     return np.bincount(idx, weights=score, minlength=n_bits) / np.maximum(np.bincount(idx, minlength=n_bits), 1)
 
