@@ -87,6 +87,7 @@ class HtmlWriter:
         self.errors: Counter = Counter()
         self.hist = [0] * BINS
         self.scored = 0
+        self.thresholds: Counter = Counter()
         self.folders: dict[str, Counter] = defaultdict(Counter)
         self.flagged: list[tuple[int, str]] = []  # anything but "no-evidence": shown first when capped
         self.plain: list[tuple[int, str]] = []
@@ -103,6 +104,9 @@ class HtmlWriter:
         if isinstance(p, (int, float)) and math.isfinite(p):
             self.hist[min(BINS - 1, max(0, int(p * BINS)))] += 1
             self.scored += 1
+            thr = (row.get("detector") or {}).get("threshold")
+            if isinstance(thr, (int, float)) and math.isfinite(thr):
+                self.thresholds[round(thr, 4)] += 1
         bucket = self.plain if label == "no-evidence" else self.flagged
         if len(bucket) < self.max_rows:
             bucket.append((self.total, self._row(row, folder, label, thumb)))
@@ -178,16 +182,21 @@ class HtmlWriter:
         top = max(self.hist)
         bw, ph = 16, 120
         w = BINS * bw + 40
+        thr = self.thresholds.most_common(1)[0][0] if self.thresholds else 0.5  # the detector's own threshold
         out = [f'<svg width="{w}" height="{ph + 36}" role="img" aria-label="detector score histogram">']
         for i, n in enumerate(self.hist):
             hh = round(ph * n / top) if top else 0
             x = 30 + i * bw
-            colour = "#c0392b" if i >= BINS // 2 else "#2980b9"
+            colour = "#c0392b" if (i + 1) / BINS > thr else "#2980b9"
             out.append(f'<rect x="{x}" y="{10 + ph - hh}" width="{bw - 2}" height="{hh}" fill="{colour}">'
                        f"<title>{i / BINS:.2f}–{(i + 1) / BINS:.2f}: {n}</title></rect>")
         out.append(f'<line x1="28" y1="{10 + ph}" x2="{w - 8}" y2="{10 + ph}" stroke="#999"></line>')
         for t in (0, 0.5, 1.0):
             out.append(f'<text x="{30 + t * BINS * bw}" y="{ph + 26}" text-anchor="middle">{t:g}</text>')
+        tx = 30 + thr * BINS * bw
+        out.append(f'<line x1="{tx:.1f}" y1="6" x2="{tx:.1f}" y2="{10 + ph}" stroke="#333" stroke-dasharray="3,3">'
+                   f"<title>threshold {thr:g}</title></line>"
+                   f'<text x="{tx + 3:.1f}" y="14">threshold {thr:.2f}</text>')
         out.append(f'<text x="26" y="18" text-anchor="end">{top}</text></svg>')
         return "".join(out)
 
