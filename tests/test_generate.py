@@ -210,15 +210,58 @@ def test_lora_applied_and_named(tiny, pki, tmp_path):
     assert lora == {"name": "tiny-lora", "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(), "scale": 1.0}
 
 
-def test_sdxl_watermarker_is_switched_off(tiny):
-    from forensics.generate.pipeline import Generator
+@pytest.fixture(scope="module")
+def tiny_sdxl_folder(tmp_path_factory):
+    """A random-weight SDXL pipeline (two text encoders, text_time conditioning) saved like a hub checkpoint."""
+    import torch
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
-    class FakeSDXL:  # the attribute diffusers' SDXL pipelines apply their own mark through
-        watermark = object()
+    from forensics.generate.tiny import build_tiny_pipeline, write_tiny_tokenizer_files
 
-    pipe = FakeSDXL()
-    Generator._prepare(pipe)
-    assert pipe.watermark is None
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(16, 32), layers_per_block=1, sample_size=32, in_channels=4, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4), use_linear_projection=True, addition_embed_type="text_time",
+        addition_time_embed_dim=8, transformer_layers_per_block=(1, 1), projection_class_embeddings_input_dim=80,
+        cross_attention_dim=64, norm_num_groups=8)
+    tok_dir = tmp_path_factory.mktemp("sdxl-tok")
+    write_tiny_tokenizer_files(tok_dir)
+    tok = CLIPTokenizer(str(tok_dir / "vocab.json"), str(tok_dir / "merges.txt"), model_max_length=77)
+    cfg = CLIPTextConfig(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+                         hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2,
+                         vocab_size=len(tok), projection_dim=32)
+    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                       timestep_spacing="trailing", steps_offset=1)
+    pipe = StableDiffusionXLPipeline(vae=build_tiny_pipeline().vae, text_encoder=CLIPTextModel(cfg),
+                                     text_encoder_2=CLIPTextModelWithProjection(cfg), tokenizer=tok,
+                                     tokenizer_2=tok, unet=unet, scheduler=scheduler, add_watermarker=True)
+    folder = tmp_path_factory.mktemp("tiny-sdxl")
+    pipe.save_pretrained(folder)
+    return folder
+
+
+def test_sdxl_same_code_path_and_one_mark(tiny_sdxl_folder, pki, tmp_path):
+    from diffusers.pipelines.stable_diffusion_xl.watermark import StableDiffusionXLWatermarker
+
+    gen = load_generator(str(tiny_sdxl_folder))
+    assert gen.pipeline_class == "StableDiffusionXLPipeline"
+    assert gen.pipe.watermark is None  # from_pretrained turned diffusers' mark on; the generator turned it off
+    req = GenerationRequest("a dual-encoder model", seed=1, steps=2, guidance=1.0)
+    [img] = gen.generate(req)
+    assert (img.width, img.height) == (256, 256)  # the model's native size
+    path = tmp_path / "sdxl.png"
+    path.write_bytes(img.data)
+    rep = _verify(path)
+    assert rep.credentials.state == "Trusted" and rep.credentials.ai_generated
+    found = {d.scheme: d for d in rep.watermarks.detections}
+    assert found[wm.DEFAULT_SCHEME].detected and found[wm.DEFAULT_SCHEME].payload == img.watermark
+    assert not found["sdxl-dwtDct"].detected  # no second mark
+    # control: had diffusers' watermarker run, its mark would be there (so the check above can fail)
+    gen.pipe.watermark = StableDiffusionXLWatermarker()
+    [(_, marked_by_diffusers, _)] = gen.sample(req)
+    assert [d.detected for d in wm.detect(marked_by_diffusers, schemes=["sdxl-dwtDct"])] == [True]
 
 
 def test_bad_requests_are_clear_errors(tiny, pki):
