@@ -205,9 +205,17 @@ class Media:
             n = info["frames"]
             fps = info["fps"] or 25.0
             idx = sorted(set(np.linspace(0, max(n - 1, 0), num=min(max_frames, max(n, 1))).astype(int).tolist()))
+            pos = 0  # index of the next frame a plain read() returns (a fresh capture starts at 0); -1: unknown
             for i in idx:
-                cap.set(cv2.CAP_PROP_POS_FRAMES, i)
+                # Seeking decodes from the previous keyframe each time (and is inexact for some codecs);
+                # for nearby frames, grabbing forward (decode without conversion) is several times faster.
+                if pos < 0 or i < pos or i - pos > 48:
+                    cap.set(cv2.CAP_PROP_POS_FRAMES, i)
+                    pos = i
+                while pos < i and cap.grab():
+                    pos += 1
                 ok, frame = cap.read()
+                pos = pos + 1 if ok else -1
                 if not ok:
                     continue
                 frame = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)

@@ -6,7 +6,7 @@ torch — and loads the ONNX session once per analyser instance.
 """
 from __future__ import annotations
 
-from ..errors import ConfigError, Corrupt
+from ..errors import ConfigError, ForensicsError
 from ..report import DetectorFinding, FramesFinding
 from .inference import Detector, DetectorModelError, aggregate
 
@@ -48,7 +48,8 @@ class DetectorAnalyser:
             timeline.append({"t": round(float(t), 3), "probability_synthetic": round(s.probability_synthetic, 4),
                              "label": s.label})
         if not timeline:
-            raise Corrupt(f"{media.path}: no video frame could be decoded")
+            # e.g. a DASH init segment: credentials may still be readable, so this costs only the detector
+            raise ForensicsError(f"{media.path}: no video frame could be decoded", code="no_frames")
         # each sampled frame stands for the segment up to the next one
         for a, b in zip(timeline, timeline[1:]):
             a["t_end"] = b["t"]
