@@ -62,3 +62,26 @@ def test_score_cli_on_video(tmp_path):
     assert r.exit_code == 0, r.stderr
     (row,) = json.loads(r.stdout)
     assert row["frames"]["sampled"] == 4 and row["detector"]["label"] in ("synthetic", "real", "uncertain")
+
+
+def test_sampled_frames_are_the_frames_at_their_timestamps(tmp_path):
+    from forensics.media import Media
+
+    path = tmp_path / "ramp.mp4"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48))
+    for i in range(40):  # frame i is a flat grey of value 5*i
+        w.write(np.full((48, 64, 3), 5 * i, np.uint8))
+    w.release()
+    got = list(Media.open(path).sample_frames(6))
+    assert len(got) == 6
+    for t, frame in got:
+        assert abs(frame.mean() - 5 * round(t * 10)) < 3, (t, frame.mean())
+
+
+def test_video_without_frames_keeps_other_signals(tmp_path):
+    from conftest import C2PA_FIXTURES, require
+
+    path = require(C2PA_FIXTURES / "dashinit.mp4")  # a DASH init segment: a manifest but no frames
+    j = Verifier(VerifyOptions(), analysers=[DetectorAnalyser()]).verify(path).to_json()
+    assert j["error"] is None and j["detector"] is None
+    assert j["analyser_errors"][0]["code"] == "no_frames"
