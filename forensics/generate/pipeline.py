@@ -365,8 +365,11 @@ class Generator:
                 mask = _open_image(req.mask, "the mask").convert("L").resize((width, height))
                 kwargs["mask_image"] = mask
                 kwargs.update(width=width, height=height)
-        if self.lora is not None and _accepts(call, "cross_attention_kwargs") and mode != "inpainting":
-            kwargs["cross_attention_kwargs"] = {"scale": self.lora.scale}
+        if self.lora is not None:  # UNet pipelines take the LoRA scale here, SD3/FLUX transformers there
+            for name in ("cross_attention_kwargs", "joint_attention_kwargs"):
+                if name in inspect.signature(call).parameters:
+                    kwargs[name] = {"scale": self.lora.scale}
+                    break
 
         n = int(req.n)
         done = [0]
