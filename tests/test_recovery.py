@@ -161,3 +161,18 @@ def test_registry_option_is_used(pki, tmp_path, monkeypatch):
     copy.write_bytes(_jpeg_copy(signed.data))
     assert _verify(copy).credentials is None or not _verify(copy).credentials.present
     assert _verify(copy, registry_url=str(reg)).credentials.manifest_id == signed.manifest_id
+
+
+def test_recovery_path_does_not_import_torch(pki, tmp_path):
+    """verify must stay light: the repository lookup (SQLAlchemy, imagehash) never pulls in torch."""
+    import subprocess
+    import sys
+
+    signed, _ = _publish(_smooth_image(9))
+    copy = tmp_path / "copy.jpg"
+    copy.write_bytes(_jpeg_copy(signed.data))
+    code = ("import sys; from forensics.analysers import VerifyOptions; from forensics.verify import Verifier; "
+            f"r = Verifier(VerifyOptions(detector=False)).verify({str(copy)!r}); "
+            "print(r.credentials.recovered_from, 'torch' in sys.modules, 'diffusers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["watermark", "False", "False"], out.stderr[-2000:]
