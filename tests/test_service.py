@@ -475,3 +475,24 @@ def test_serve_without_a_signing_identity_is_a_clear_error(forensics_home):
     assert r.exit_code == 2, r.output
     assert "keys init" in r.output and "Traceback" not in r.output
     assert "--no-generate" in CliRunner().invoke(app, ["serve", "--help"]).output
+
+
+def test_process_pool_recycles_workers_without_hanging():
+    """Workers are replaced after max_tasks files (CPython's max_tasks_per_child deadlocks on 3.11:
+    gh-115634); every queued file still completes."""
+    import os
+
+    from forensics.service import ServiceSettings
+    from forensics.service.pool import VerifyPool
+
+    pool = VerifyPool(ServiceSettings(verify_workers=1, verify_isolation="process", verify_max_tasks_per_worker=3))
+
+    async def scenario():
+        return await asyncio.wait_for(asyncio.gather(*(pool.run(os.getpid) for _ in range(10))), 120)
+
+    try:
+        pids = asyncio.run(scenario())
+        assert len(pids) == 10 and len(set(pids)) >= 3
+        assert pool.generation >= 4 and pool.pending == 0
+    finally:
+        pool.close()

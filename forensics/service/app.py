@@ -111,7 +111,7 @@ def create_app(settings: ServiceSettings | None = None, *, generator: Any = None
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         nonlocal pool
-        pool = VerifyPool(settings)
+        pool = app.state.verify_pool = VerifyPool(settings)
         pool.warm()
         if worker is not None:
             worker.start()

@@ -8,6 +8,11 @@ keeps a reference to its argument buffers on every call (an in-process verifier 
 with the watermark detector of 10:25 UTC, 2.8 KB with the one of 10:55, which decodes less often).
 ``verify_isolation = "thread"`` keeps everything in-process (faster start, used by most unit tests).
 
+Recycling is done here, not with ``ProcessPoolExecutor(max_tasks_per_child=…)``: on Python 3.11-3.13 that
+option can deadlock the pool once a worker exits at its limit with work queued (CPython gh-115634) — seen
+here as a hung load test. After ``max_tasks`` submissions the pool is retired instead (``shutdown(wait=False)``:
+its queued and running files finish, then its workers exit) and a fresh, pre-warmed pool takes new work.
+
 At most ``max_pending`` uploads are queued or running; beyond that the answer is 429.
 """
 from __future__ import annotations
@@ -68,22 +73,35 @@ class VerifyPool:
         self.timeout = settings.verify_timeout_s
         self.pending = 0  # touched only on the event loop thread
         self._executor: Executor | None = None
+        self._submitted = 0  # files handed to the current pool
         self._lock = threading.Lock()
+        self.generation = 0  # how many pools have been started (recycling and crash recovery)
 
-    def _get(self) -> Executor:
+    def _new_executor(self) -> Executor:
+        self.generation += 1
+        self._submitted = 0
+        if self.isolation == "process":
+            ex: Executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            for _ in range(self.workers):  # start and warm the workers now, not on the next upload
+                ex.submit(warm_job, self.options)
+            return ex
+        return ThreadPoolExecutor(self.workers, thread_name_prefix="forensics-verify")
+
+    def _submit(self, fn, *args):
         with self._lock:
+            if (self._executor is not None and self.isolation == "process" and self.max_tasks
+                    and self._submitted >= self.max_tasks):
+                old, self._executor = self._executor, None
+                old.shutdown(wait=False)  # finishes what it holds, then its workers exit
             if self._executor is None:
-                if self.isolation == "process":
-                    self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                                         max_tasks_per_child=self.max_tasks or None)
-                else:
-                    self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="forensics-verify")
-            return self._executor
+                self._executor = self._new_executor()
+            self._submitted += 1
+            return self._executor.submit(fn, *args)
 
     def warm(self) -> None:
-        ex = self._get()
-        for _ in range(self.workers):
-            ex.submit(warm_job, self.options)
+        with self._lock:
+            if self._executor is None:
+                self._executor = self._new_executor()
 
     async def run(self, fn, *args):
         if self.pending >= self.max_pending:
@@ -91,7 +109,7 @@ class VerifyPool:
                                 headers={"Retry-After": "2"})
         self.pending += 1
         try:
-            fut = self._get().submit(fn, *args)
+            fut = self._submit(fn, *args)
             return await asyncio.wait_for(asyncio.wrap_future(fut), self.timeout)
         except TimeoutError:
             raise HTTPException(504, "verification took too long") from None
