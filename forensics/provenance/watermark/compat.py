@@ -117,6 +117,8 @@ def dwtdct_bits(rgb: np.ndarray, n_bits: int, scale: float = 36.0, block: int = 
 
 def _verify(name: str, source: str | None, implies_ai: bool, decoded: np.ndarray, expected_bits: np.ndarray,
             fpr: float, payload_hex: str | None) -> WatermarkDetection:
+    """Verification of a known message: k of n bits match; P(X >= k), X ~ Bin(n, 1/2). ``payload_hex`` is
+    reported only when detected."""
     n = int(expected_bits.size)
     k = int((decoded.astype(np.uint8) == expected_bits).sum())
     p = binomial_tail_ge(n, k)
@@ -156,7 +158,8 @@ class _ImwmScheme(RGBScheme):
             return self.not_detected(payload=raw, bits_total=n), bits
         if len(expected) != self.payload_bytes:
             raise WatermarkError(f"scheme {self.name} carries {self.payload_bytes} bytes; expected payload has {len(expected)}")
-        return _verify(self.name, self.source, self.implies_ai, bits, _bits(expected), fpr, raw), bits
+        # verified: the payload present is the expected one (a few flipped bits in the read do not change that)
+        return _verify(self.name, self.source, self.implies_ai, bits, _bits(expected), fpr, expected.hex()), bits
 
 
 class DwtDctScheme(_ImwmScheme):
