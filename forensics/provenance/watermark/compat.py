@@ -68,7 +68,7 @@ def _dwtdct_scores(rgb: np.ndarray, scale: float, block: int) -> np.ndarray:
 
     yuv = cv2.cvtColor(np.ascontiguousarray(rgb[..., ::-1]), cv2.COLOR_BGR2YUV)
     h, w = yuv.shape[:2]
-    u = yuv[: h // 4 * 4, : w // 4 * 4, 1].astype(np.float64)
+    u = yuv[: h // 4 * 4, : w // 4 * 4, 1].astype(np.float32)  # exact: sums of bytes, halves
     ll = (u[0::2, 0::2] + u[0::2, 1::2] + u[1::2, 0::2] + u[1::2, 1::2]) / 2.0  # Haar LL = pywt.dwt2(...)[0]
     nr, nc = ll.shape[0] // block, ll.shape[1] // block
     if nr * nc == 0:
