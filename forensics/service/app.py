@@ -94,15 +94,19 @@ def create_app(settings: ServiceSettings | None = None, *, generator: Any = None
     store = store or ServiceStore(settings.resolved_database_url())
     policy = PromptPolicy.from_settings(settings)
     limiter = RateLimiter(settings.rate_per_minute, settings.burst)
+    if settings.generate and generator is None and identity is None:
+        from .signing import load_identity
+
+        # now, not in the worker thread: a missing key fails here, and a key taken from the environment is
+        # removed from it before any verification worker process is spawned (they would inherit it)
+        identity = load_identity(settings)
 
     def load_model():
         if generator is not None:
             return generator() if callable(generator) and not hasattr(generator, "generate") else generator
         from ..generate import load_generator
-        from .signing import load_identity
 
-        return load_generator(settings.model, device=settings.device,
-                              identity=identity or load_identity(settings),
+        return load_generator(settings.model, device=settings.device, identity=identity,
                               registry_url=settings.resolved_registry_url())
 
     worker = GenerationWorker(load_model, settings.queue_size) if settings.generate else None
