@@ -5,6 +5,7 @@ no extra script element. Skipped (not failed) where /usr/bin/chromium is absent;
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -67,6 +68,11 @@ def test_page_shows_report_and_escapes_manifest_strings(signed_xss_file, tmp_pat
             assert any("onerror=alert(2)" in t for t in ingredients), ingredients  # ingredient tree, as text
             assert any("[U+202E]" in t for t in ingredients), ingredients  # bidi override made visible
             assert page.locator("#filename").text_content() == "signed-xss.jpg"
+            report = json.loads(page.locator("#raw").text_content())
+            if report["detector"] is not None:  # a detector model is installed: score and explanation shown
+                assert page.locator("#det-meter").is_visible()
+                assert "Probability synthetic" in page.locator("#det-summary").text_content()
+                assert "not proof" in page.locator("#det-explain").text_content()
             # nothing from the file became markup
             assert page.evaluate("document.querySelectorAll('script').length") == 1
             assert page.evaluate("document.querySelectorAll('#result img:not(#preview)').length") == 0
