@@ -106,7 +106,8 @@ def plot_roc(result: dict, path: str | Path) -> None:
     for c, sc in result["_scores"]["scores"].items():
         fpr, tpr, _ = roc_curve(y, sc)
         ax.plot(fpr, tpr, label=f"{c} (AUC {result['conditions'][c]['overall']['auc']:.3f})")
-    ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+    diag = np.linspace(0, 1, 201)
+    ax.plot(diag, diag, "k:", lw=0.8)  # chance (curved on the symlog axis)
     ax.set_xscale("symlog", linthresh=0.01)
     ax.set_xlabel("false-positive rate (symlog)")
     ax.set_ylabel("true-positive rate")
