@@ -194,6 +194,7 @@ def test_train_end_to_end_on_a_tiny_dataset(tmp_path):
     card = json.loads((out / "model.json").read_text())
     assert card["patch"] == 32 and card["training"]["steps_done"] == 2
     assert card["training"]["fake_builders"] == ["nearest", "deconv"]
+    assert (out / "checkpoint.pt").is_file()
     det = Detector(out)
     s = det.score(np.asarray(Image.open(data / "r0.jpg")))
     assert 0 <= s.probability_synthetic <= 1

@@ -210,6 +210,9 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = print) -> Path:
             break
     train_s = time.time() - t_loop
     model.eval().cpu()
+    # the torch weights stay next to the export (for fine-tuning); the ONNX file is what ships
+    torch.save({"state_dict": model.state_dict(), "front_end": cfg.front_end, "backbone": cfg.backbone},
+               out / "checkpoint.pt")
     export_onnx(model, out / "model.onnx", cfg.patch)
     name = cfg.name or f"forensics-{cfg.front_end}-{cfg.backbone.replace('_', '-')}"
     card = {"name": name, "version": cfg.version, "patch": cfg.patch, "max_patches": cfg.max_patches,
