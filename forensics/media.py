@@ -165,8 +165,8 @@ class Media:
         if key not in self._rgb:
             from .imaging import to_rgb_uint8
 
-            img = self.image()
-            arr = to_rgb_uint8(img)
+            img = self._draft_decode(max_side) if (max_side and self._image is None) else None
+            arr = to_rgb_uint8(img if img is not None else self.image())
             if max_side and max(arr.shape[:2]) > max_side:
                 import cv2
 
@@ -175,6 +175,26 @@ class Media:
                 arr = cv2.resize(arr, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
             self._rgb[key] = np.ascontiguousarray(arr)
         return self._rgb[key]
+
+    def _draft_decode(self, max_side: int) -> "Image.Image | None":
+        """JPEG only: decode at a reduced DCT scale (1/2, 1/4, 1/8) that still covers ``max_side``.
+
+        A 12 MP JPEG decodes in ~40 ms this way instead of ~150 ms; analysers that work at a fixed working
+        resolution (the watermark) ask for it. Other formats fall back to the full decode.
+        """
+        if self.media_type != "image/jpeg":
+            return None
+        w, h = self.dimensions
+        scale = max_side / max(w, h)
+        if scale >= 0.5:
+            return None
+        img = self._open_pil()
+        try:
+            img.draft("RGB", (max(1, int(w * scale + 1)), max(1, int(h * scale + 1))))
+            img.load()
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise Corrupt(f"{self.path} is truncated or corrupt: {exc}") from None
+        return img
 
     # -- video --------------------------------------------------------------------------------
     def video_info(self) -> dict:

@@ -5,10 +5,8 @@ from ...analysers import AnalysisContext, VerifyOptions
 from ...media import Media
 from ...report import WatermarkDetection, WatermarkFinding
 
-# Long side the image is decoded at for the default scheme (it works at 512 px); the dwtDct marks need
-# native resolution, which the generators' outputs (512-1024 px) have anyway.
-_MAX_SIDE_FSW = 1024
-
+# Each scheme says how large a copy it needs (WatermarkScheme.detect_max_side / native_max_pixels): the
+# default scheme reads a 1024-px copy (a fast reduced JPEG decode), the dwtDct marks native pixels.
 
 class WatermarkAnalyser:
     name = "watermark"
@@ -17,7 +15,7 @@ class WatermarkAnalyser:
         return media.is_image or media.is_video
 
     def analyse(self, media: Media, ctx: AnalysisContext) -> WatermarkFinding:
-        from . import default_detect_schemes, detect
+        from . import default_detect_schemes, detect, get_scheme
 
         schemes = ctx.options.watermark_schemes or default_detect_schemes()
         if media.is_video:
@@ -28,8 +26,15 @@ class WatermarkAnalyser:
                     if cur is None or _rank(d) > _rank(cur):
                         best[d.scheme] = d
             return WatermarkFinding(detections=[best[s] for s in schemes if s in best])
-        rgb = media.rgb()
-        return WatermarkFinding(detections=detect(rgb, schemes))
+        w, h = media.dimensions
+        out: list[WatermarkDetection] = []
+        for name in schemes:
+            scheme = get_scheme(name)
+            if scheme.native_max_pixels and w * h > scheme.native_max_pixels:
+                continue  # not searched: this mark cannot be present in a file this large
+            rgb = media.rgb(max_side=scheme.detect_max_side) if scheme.detect_max_side else media.rgb()
+            out.extend(detect(rgb, [name]))
+        return WatermarkFinding(detections=out)
 
 
 def _rank(d: WatermarkDetection) -> tuple:

@@ -31,6 +31,12 @@ class WatermarkScheme:
     implies_ai: ClassVar[bool] = False  # only generators apply this mark
     embeddable: ClassVar[bool] = True  # False for marks we only detect (SD / SDXL)
     min_side: ClassVar[int] = 64
+    # Detection on large images. ``detect_max_side``: the scheme reads the same from a copy downscaled to
+    # this long side (it works at a fixed working resolution), so callers may decode smaller and faster.
+    # ``native_max_pixels``: marks that live in native-resolution pixels (no resize survives them) are not
+    # searched above this size — no generator that applies them writes such large files.
+    detect_max_side: ClassVar[int | None] = None
+    native_max_pixels: ClassVar[int | None] = None
 
     def check_payload(self, payload: bytes | str) -> bytes:
         if isinstance(payload, str):

@@ -232,6 +232,7 @@ class KnownMark(WatermarkScheme):
     embeddable = False
     implies_ai = True
     payload_bytes = 0
+    native_max_pixels = 2048 * 2048  # SD/SDXL write ≤ ~2 MP; dwtDct does not survive an upscale
 
     def __init__(self, name: str, message_bits: np.ndarray, source: str, payload_hex: str):
         self.name, self.message_bits, self.source, self.payload_hex = name, message_bits, source, payload_hex

@@ -84,6 +84,7 @@ class FSWScheme(LumaScheme):
     source = "forensics-suite soft binding"
     implies_ai = False
     min_side = 64
+    detect_max_side = 1024  # works at a 512-px working resolution: a 1024-px copy reads the same
 
     def __init__(self, key: bytes = b"forensics-suite/fsw-v1", t: int = 16):
         self.key = key
