@@ -74,7 +74,9 @@ def test_api_keys_are_stored_hashed(make_app, tmp_path):
     raw = open(db_path, "rb").read() + b"".join(
         open(db_path + s, "rb").read() for s in ("-wal",) if __import__("os").path.exists(db_path + s))
     assert token.encode() not in raw
-    secret = token.rsplit("_", 1)[1]
+    # fsk_<key id (hex)>_<secret (urlsafe base64, may itself contain "_")>
+    secret = token.removeprefix("fsk_").split("_", 1)[1]
+    assert len(secret) >= 40
     assert secret.encode() not in raw
 
 
