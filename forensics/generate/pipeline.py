@@ -125,7 +125,8 @@ def _family(model_id: str) -> dict:
     return FAMILY_DEFAULTS[-1][1]
 
 
-def _accepts(fn, name: str) -> bool:
+def accepts_keyword(fn, name: str) -> bool:
+    """Whether ``fn`` takes keyword ``name`` (diffusers pipelines differ in what their __call__ accepts)."""
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
@@ -341,10 +342,10 @@ class Generator:
         kwargs: dict[str, Any] = {"prompt": req.prompt, "num_inference_steps": steps, "output_type": "np"}
         if guidance is None:  # record what the pipeline will actually use
             guidance = _default_of(call, "guidance_scale")
-        if guidance is not None and _accepts(call, "guidance_scale"):
+        if guidance is not None and accepts_keyword(call, "guidance_scale"):
             kwargs["guidance_scale"] = float(guidance)
         if req.negative_prompt:
-            if not _accepts(call, "negative_prompt"):
+            if not accepts_keyword(call, "negative_prompt"):
                 raise ConfigError(f"{type(pipe).__name__} does not take a negative prompt")
             kwargs["negative_prompt"] = req.negative_prompt
         strength = None
@@ -383,7 +384,7 @@ class Generator:
                 progress(min(done[0], total[0]), total[0])
             return cb_kwargs
 
-        if progress is not None and _accepts(call, "callback_on_step_end"):
+        if progress is not None and accepts_keyword(call, "callback_on_step_end"):
             kwargs["callback_on_step_end"] = on_step
         out = []
         for i in range(n):

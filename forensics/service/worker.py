@@ -8,7 +8,6 @@ generator's progress callback), so abandoned work does not pile up.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import inspect
 import logging
 import math
 import queue
@@ -16,6 +15,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+from ..generate.pipeline import accepts_keyword
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +122,7 @@ class GenerationWorker:
             return
         self.state = "ready"
         self.ready.set()
-        takes_progress = _accepts(self.generator.generate, "progress")
+        takes_progress = accepts_keyword(self.generator.generate, "progress")
         make_request = getattr(self.generator, "request_factory", None) or _default_request
         while True:
             job = self._queue.get()
@@ -149,14 +150,6 @@ class GenerationWorker:
                 self.completed += 1
                 dt = time.perf_counter() - t0
                 self._mean_s = dt if self.completed == 1 else 0.8 * self._mean_s + 0.2 * dt
-
-
-def _accepts(fn, name: str) -> bool:
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
 def _default_request(**params):
