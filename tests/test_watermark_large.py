@@ -27,7 +27,7 @@ def test_large_jpeg_is_read_from_a_reduced_decode(tmp_path):
 
     media = Media.open(path)
     reduced = media.rgb(max_side=1024)
-    assert max(reduced.shape[:2]) == 1024
+    assert 768 <= max(reduced.shape[:2]) <= 1024
     assert media._image is None  # the full-resolution decode never happened
 
     finding = WatermarkAnalyser().analyse(media, AnalysisContext(options=VerifyOptions()))
