@@ -4,6 +4,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 PYTEST_WORKERS ?= 2
+# pip here warns once per package about optional local index folders that do not exist; keep its real
+# messages, drop that noise, and still fail when pip fails (pipefail).
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+QUIET_PIP := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
 .PHONY: install demo test test-fast bench clean
 
@@ -13,9 +18,9 @@ install: $(VENV)/.installed
 # timm needs torchvision, and the CPU-only torch 2.13.0 wheel has no matching torchvision.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
-	$(PIP) install -q torch==2.14.1 torchvision==0.29.1
-	$(PIP) install -q -e '.[test]'
+	$(PIP) install -q --upgrade pip $(QUIET_PIP)
+	$(PIP) install -q torch==2.14.1 torchvision==0.29.1 $(QUIET_PIP)
+	$(PIP) install -q -e '.[test]' $(QUIET_PIP)
 	touch $@
 
 demo: install
