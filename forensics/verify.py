@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Iterable
 
 from .analysers import AnalysisContext, Analyser, VerifyOptions, load_analysers
 from .config import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
@@ -65,9 +64,6 @@ class Verifier:
                     report.findings[type(f).key] = f
         report.verdict = decide(report)
         return report
-
-    def verify_many(self, paths: Iterable[str | Path]) -> list[Report]:
-        return [self.verify(p) for p in paths]
 
 
 def verify_path(path: str | Path, options: VerifyOptions | None = None) -> Report:
