@@ -165,11 +165,19 @@ class Media:
         import numpy as np
 
         key = max_side or 0
+        if key not in self._rgb and max_side and self.is_image and max(self.dimensions) <= max_side:
+            self._rgb[key] = self.rgb()  # already small enough: the same pixels, not a second conversion
         if key not in self._rgb:
             from .imaging import to_rgb_uint8
 
-            img = self._draft_decode(max_side) if (max_side and self._image is None) else None
-            arr = to_rgb_uint8(img if img is not None else self.image())
+            # several analysers ask for different sizes: derive from the smallest array already decoded
+            # that is large enough, instead of converting (or decoding) the image again
+            have = [a for k, a in self._rgb.items() if k == 0 or (max_side and k > max_side)]
+            img = self._draft_decode(max_side) if (max_side and self._image is None and not have) else None
+            if have and max_side:
+                arr = min(have, key=lambda a: a.shape[0] * a.shape[1])
+            else:
+                arr = to_rgb_uint8(img if img is not None else self.image())
             if max_side and max(arr.shape[:2]) > max_side:
                 import cv2
 

@@ -187,3 +187,20 @@ def test_invalid_ingredient_is_called_out():
     v = decide(report(c2pa=c))
     assert v.label == "authentic-credentials"  # c2pa's state stands; the history problem is a reason
     assert any("orig.jpg" in x and "do not validate" in x for x in v.reasons)
+
+
+def test_media_rgb_reuses_decoded_pixels(tmp_path):
+    # analysers ask for several sizes; a small image must not be converted twice, and a smaller copy
+    # is derived from what is already decoded
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    p = tmp_path / "a.png"
+    Image.fromarray((rng.random((300, 400, 3)) * 255).astype(np.uint8)).save(p)
+    m = Media.open(p)
+    full = m.rgb()
+    assert m.rgb(max_side=1024) is full
+    small = m.rgb(max_side=100)
+    assert small.shape == (75, 100, 3)
+    assert abs(float(small.mean()) - float(full.mean())) < 2.0

@@ -90,3 +90,17 @@ def test_fingerprint_survives_jpeg_reencode():
     other = np.asarray(Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).resize((256, 256)))
     assert hamming(fingerprint(img), fingerprint(copy)) <= 4
     assert hamming(fingerprint(img), fingerprint(other)) > 10
+
+
+def test_fingerprint_of_large_image_matches_full_resolution_phash():
+    # fingerprint() area-reduces to 512 px first (speed); pHash of the full image must stay within 2 bits
+    import imagehash
+
+    rng = np.random.default_rng(0)
+    small = (rng.random((48, 64, 3)) * 255).astype(np.uint8)
+    from PIL import Image as _I
+
+    big = np.asarray(_I.fromarray(small).resize((1600, 1200), _I.BICUBIC))
+    full = str(imagehash.phash(_I.fromarray(big)))
+    assert hamming(fingerprint(big), full) <= 2
+    assert fingerprint(small) == str(imagehash.phash(_I.fromarray(small)))  # small images: unchanged

