@@ -117,3 +117,22 @@ def test_taef2_reconstruction_is_close_but_not_identical():
     assert out.shape == img.shape
     err = np.abs(out.astype(int) - img).mean()
     assert 0.5 < err < 40  # a reconstruction: similar content, different pixels
+
+
+def test_vae_reconstruction_builder_from_a_local_folder(tmp_path):
+    # a tiny AutoencoderKL built from a config stands in for sd-vae-ft-mse (nothing is downloaded)
+    torch = pytest.importorskip("torch")
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(0)
+    vae = AutoencoderKL(block_out_channels=(8, 16), down_block_types=("DownEncoderBlock2D",) * 2,
+                        up_block_types=("UpDecoderBlock2D",) * 2, latent_channels=4, norm_num_groups=4,
+                        layers_per_block=1, sample_size=32)
+    vae.save_pretrained(tmp_path / "tiny-vae")
+    (builder,) = default_builders(None, [f"vae:{tmp_path / 'tiny-vae'}"])
+    assert builder.source == "vae-tiny-vae-recon"
+    img = (np.random.default_rng(0).random((37, 50, 3)) * 255).astype(np.uint8)
+    out = builder(img)
+    assert out.shape == (36, 50, 3) and out.dtype == np.uint8  # cropped to the latent grid (factor 2)
+    with pytest.raises(ValueError, match="AutoencoderKL"):
+        default_builders(None, [f"vae:{tmp_path}"])

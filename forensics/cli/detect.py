@@ -25,7 +25,9 @@ def register(app: typer.Typer) -> None:
         taesd_dir: Optional[Path] = typer.Option(None, "--taesd-dir", envvar="FORENSICS_TAESD_DIR",
                                                  help="Folder with taef2_encoder.pth/taef2_decoder.pth."),
         builders: str = typer.Option("taef2,nearest,bilinear,bicubic,deconv,pixelshuffle", "--builders",
-                                     help="Fake builders, comma-separated."),
+                                     help="Fake builders, comma-separated: taef2 (or another TAESD name in --taesd-dir), "
+                                     "vae:<folder> (a local diffusers AutoencoderKL, e.g. sd-vae-ft-mse), nearest, "
+                                     "bilinear, bicubic, deconv, pixelshuffle, generate."),
         fake_weights: str = typer.Option("", "--fake-weights", help="Sampling weights per fake source, e.g. "
                                          "'taef2-recon=3' (others 1)."),
         front_end: str = typer.Option("npr", "--front-end", help="rgb | highpass | npr"),

@@ -4,6 +4,8 @@
   FLUX.2) → decoded image. Rajan et al. (ICLR 2025) and B-Free (CVPR 2025): the decoder's up-sampling trace is
   what latent-diffusion images share, and a reconstruction keeps the content, so the only difference between
   the pair is that trace.
+* :class:`VAEReconstruction` — the same through a full diffusers ``AutoencoderKL`` in a local folder (the
+  SD / SDXL autoencoders; none ships in ../shared, so the shipped model could not use it).
 * :class:`UpsampleSimulator` — downscale ×2, then up-sample with nearest / bilinear / bicubic interpolation or a
   randomly initialised transposed-convolution or pixel-shuffle decoder (NPR, CVPR 2024: up-sampling is the
   common trace of generators).
@@ -121,6 +123,37 @@ class AutoencoderReconstruction:
         return (y[0].permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
 
 
+class VAEReconstruction:
+    """Encode + decode through a full diffusers ``AutoencoderKL`` from a local folder (e.g. a copy of
+    ``stabilityai/sd-vae-ft-mse`` or an SDXL ``vae/`` subfolder): the autoencoder real SD-family images
+    went through — the pairing Rajan et al. and B-Free train on. Loaded with ``local_files_only``: nothing
+    is downloaded; the folder must already be on disk. Builder name ``vae:<folder>``."""
+
+    def __init__(self, folder: str | Path, max_side: int = 512):
+        import torch
+        from diffusers import AutoencoderKL
+
+        folder = Path(folder)
+        if not (folder / "config.json").is_file():
+            raise ValueError(f"{folder} is not a diffusers AutoencoderKL folder (no config.json)")
+        self.vae = AutoencoderKL.from_pretrained(folder, local_files_only=True, torch_dtype=torch.float32).eval()
+        self.source = f"vae-{folder.name}-recon"
+        self.max_side = max_side
+
+    def __call__(self, rgb: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        import torch
+
+        f = 2 ** (len(self.vae.config.block_out_channels) - 1)  # the latent's down-sampling factor
+        h, w = rgb.shape[:2]
+        h, w = h - h % f, w - w % f
+        x = torch.from_numpy(np.ascontiguousarray(rgb[:h, :w])).permute(2, 0, 1)[None].float() / 127.5 - 1.0
+        with torch.inference_mode():
+            # the latent's mode, not a sample: the reconstruction should differ from the photo by the
+            # decoder's trace only, not by sampling noise
+            y = self.vae.decode(self.vae.encode(x).latent_dist.mode()).sample
+        return ((y[0].clamp(-1, 1).permute(1, 2, 0).numpy() + 1.0) * 127.5 + 0.5).astype(np.uint8)
+
+
 # --- up-sampling simulators ------------------------------------------------------------------------------
 
 _INTERP = {"nearest": cv2.INTER_NEAREST, "bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC}
@@ -192,13 +225,16 @@ class GenerationCoreSampler:
 
 
 def default_builders(taesd_dir: str | Path | None = None, names: list[str] | None = None) -> list:
-    """Builders by name: ``taef2`` (needs ``taesd_dir``), ``nearest``, ``bilinear``, ``bicubic``, ``deconv``,
-    ``pixelshuffle``, ``generate``."""
+    """Builders by name: ``taef2`` or another TAESD-family name (needs ``taesd_dir``), ``vae:<folder>`` (a
+    local diffusers AutoencoderKL), ``nearest``, ``bilinear``, ``bicubic``, ``deconv``, ``pixelshuffle``,
+    ``generate``."""
     names = names or ["taef2", "nearest", "bilinear", "deconv"]
     out = []
     for n in names:
         if n in UpsampleSimulator.MODES:
             out.append(UpsampleSimulator(n))
+        elif n.startswith("vae:"):
+            out.append(VAEReconstruction(n[4:]))
         elif n == "generate":
             out.append(GenerationCoreSampler())
         elif n.startswith("tae"):

@@ -54,7 +54,8 @@ class TrainConfig:
 
 
 def _cache_key(cfg: TrainConfig, split: str, n: int) -> Path:
-    tag = "-".join(cfg.builders)
+    # a builder may name a folder (vae:/models/sd-vae): its last part is enough to tell caches apart
+    tag = "-".join(b.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1].replace(":", "_") for b in cfg.builders)
     return Path(cfg.cache_dir) / f"{split}_r{cfg.region}_{tag}_n{n}_s{cfg.seed}.npz"
 
 
