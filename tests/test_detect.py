@@ -198,9 +198,20 @@ def test_train_end_to_end_on_a_tiny_dataset(tmp_path):
     det = Detector(out)
     s = det.score(np.asarray(Image.open(data / "r0.jpg")))
     assert 0 <= s.probability_synthetic <= 1
+    assert card["training"]["compression_history"] == {"real_downscale_p": 0.5, "fake_prejpeg_p": 0.3,
+                                                       "prejpeg_quality": [85, 98]}
     # a second run reuses the cached regions
     r = runner.invoke(app, args)
     assert r.exit_code == 0 and "reusing cached regions" in r.stderr
+    # ... but not when the compression history of the fakes changes (another cache file)
+    r = runner.invoke(app, args + ["--fake-prejpeg-p", "1", "--prejpeg-quality", "70-90",
+                                   "--backbone", "resnet_tiny_nopool"])
+    assert r.exit_code == 0 and "reusing cached regions" not in r.stderr, r.stderr
+    card = json.loads((out / "model.json").read_text())
+    assert card["training"]["compression_history"]["prejpeg_quality"] == [70, 90]
+    assert card["backbone"] == "resnet_tiny_nopool"
+    r = runner.invoke(app, args + ["--prejpeg-quality", "90-70"])
+    assert r.exit_code == 2 and "prejpeg-quality" in r.stderr
 
 
 def test_train_without_reals_is_a_clear_error(tmp_path):

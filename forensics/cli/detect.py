@@ -42,6 +42,14 @@ def register(app: typer.Typer) -> None:
         threads: int = typer.Option(2, "--threads"),
         seed: int = typer.Option(0, "--seed"),
         cache_dir: Path = typer.Option(Path("runs/detector/cache"), "--cache-dir"),
+        real_downscale_p: float = typer.Option(0.5, "--real-downscale-p", min=0.0, max=1.0,
+                                               help="Share of real regions cut from a 0.5-0.9x resampled copy "
+                                               "(breaks the camera JPEG grid)."),
+        fake_prejpeg_p: float = typer.Option(0.3, "--fake-prejpeg-p", min=0.0, max=1.0,
+                                             help="Share of fakes JPEG-compressed once before caching, so "
+                                             "'compressed before' does not mean 'real'."),
+        prejpeg_quality: str = typer.Option("85-98", "--prejpeg-quality", help="JPEG quality range LO-HI "
+                                            "of that first compression."),
     ):
         """Train the detector, calibrate it on held-out photos, export ONNX + model card."""
         import logging
@@ -61,13 +69,21 @@ def register(app: typer.Typer) -> None:
                     weights[key.strip()] = float(val)
                 except ValueError:
                     raise ValueError(f"--fake-weights: expected SOURCE=NUMBER, got {item!r}") from None
+            lo, _, hi = prejpeg_quality.partition("-")
+            try:
+                pq = (int(lo), int(hi or lo))
+            except ValueError:
+                raise ValueError(f"--prejpeg-quality: expected LO-HI, e.g. 70-98, got {prejpeg_quality!r}") from None
+            if not 1 <= pq[0] <= pq[1] <= 100:
+                raise ValueError(f"--prejpeg-quality: need 1 <= LO <= HI <= 100, got {prejpeg_quality!r}")
             gpu = device == "cuda" or (device == "auto" and torch.cuda.is_available())
             cfg = TrainConfig(data=[str(d) for d in data], out=str(out), taesd_dir=str(taesd_dir) if taesd_dir else None,
                               builders=[b.strip() for b in builders.split(",") if b.strip()], fake_weights=weights,
                               front_end=front_end,
                               backbone=backbone, steps=steps or (6000 if gpu else 1500), batch=batch or (256 if gpu else 64),
                               max_minutes=max_minutes, patch=patch, region=region, max_photos=max_photos,
-                              device=device, threads=threads, seed=seed, cache_dir=str(cache_dir))
+                              device=device, threads=threads, seed=seed, cache_dir=str(cache_dir),
+                              real_downscale_p=real_downscale_p, fake_prejpeg_p=fake_prejpeg_p, prejpeg_quality=pq)
             train(cfg, progress=lambda m: typer.echo(m, err=True))
         except (ValueError, FileNotFoundError, ForensicsError, RuntimeError) as exc:
             _err(str(exc))

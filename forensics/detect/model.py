@@ -51,6 +51,17 @@ def resnet_tiny(pretrained: bool = False, **kwargs) -> ResNet:
     return ResNet(block=BasicBlock, layers=(1, 1, 1, 1), stem_width=32, **kwargs)
 
 
+@register_model
+def resnet_tiny_nopool(pretrained: bool = False, **kwargs) -> ResNet:
+    """``resnet_tiny`` without the stem max-pool and at half its width (about the same compute). Up-sampling
+    traces have a period of 2-8 px; a stride-2 conv followed by a max-pool discards most of them before
+    the first residual block (NPR, CVPR 2024, also keeps early resolution)."""
+    kwargs.setdefault("channels", (16, 32, 64, 128))
+    model = resnet_tiny(pretrained, **kwargs)
+    model.maxpool = nn.Identity()
+    return model
+
+
 class DetectorNet(nn.Module):
     def __init__(self, front_end: str = "npr", backbone: str = "resnet_tiny", **backbone_kwargs):
         super().__init__()

@@ -48,6 +48,11 @@ class TrainConfig:
     topk_frac: float = 0.5
     max_patches: int = 64
     fake_weights: dict[str, float] = field(default_factory=dict)  # builder source -> sampling weight (default 1)
+    # compression history: as many fakes as reals should carry an earlier JPEG grid, or "compressed
+    # before" becomes the cue for "real" (format bias; see docs/detector.md)
+    real_downscale_p: float = 0.5
+    fake_prejpeg_p: float = 0.3
+    prejpeg_quality: tuple[int, int] = (85, 98)
     name: str | None = None  # default: forensics-<front_end>-<backbone>
     version: str = "1"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -56,7 +61,10 @@ class TrainConfig:
 def _cache_key(cfg: TrainConfig, split: str, n: int) -> Path:
     # a builder may name a folder (vae:/models/sd-vae): its last part is enough to tell caches apart
     tag = "-".join(b.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1].replace(":", "_") for b in cfg.builders)
-    return Path(cfg.cache_dir) / f"{split}_r{cfg.region}_{tag}_n{n}_s{cfg.seed}.npz"
+    hist = ""
+    if (cfg.real_downscale_p, cfg.fake_prejpeg_p, tuple(cfg.prejpeg_quality)) != (0.5, 0.3, (85, 98)):
+        hist = f"_d{cfg.real_downscale_p:g}_j{cfg.fake_prejpeg_p:g}q{cfg.prejpeg_quality[0]}-{cfg.prejpeg_quality[1]}"
+    return Path(cfg.cache_dir) / f"{split}_r{cfg.region}_{tag}{hist}_n{n}_s{cfg.seed}.npz"
 
 
 def prepare_regions(cfg: TrainConfig, progress: Callable[[str], None] = print) -> dict[str, dict]:
@@ -82,6 +90,8 @@ def prepare_regions(cfg: TrainConfig, progress: Callable[[str], None] = print) -
         builders = builders or default_builders(cfg.taesd_dir, cfg.builders)
         t = time.time()
         cache = build_region_cache(items, builders, cfg.region, seed=cfg.seed + (split == "calib"),
+                                   downscale_p=cfg.real_downscale_p, fake_prejpeg_p=cfg.fake_prejpeg_p,
+                                   prejpeg_quality=tuple(cfg.prejpeg_quality),
                                    progress=lambda i, n: progress(f"{split}: {i}/{n} photos, {time.time() - t:.0f}s")
                                    if i % 50 == 0 or i == n else None)
         save_cache(cache, path)
@@ -241,6 +251,8 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = print) -> Path:
             "batch": cfg.batch, "lr": cfg.lr, "seed": cfg.seed, "device": str(dev),
             "train_seconds": round(train_s, 1), "total_seconds": round(time.time() - t_start, 1),
             "augment": asdict(cfg.augment),
+            "compression_history": {"real_downscale_p": cfg.real_downscale_p, "fake_prejpeg_p": cfg.fake_prejpeg_p,
+                                    "prejpeg_quality": list(cfg.prejpeg_quality)},
             "split": {"rule": "sha256(f'{seed}:{group}') → fractions", "seed": cfg.seed, "fractions": DEFAULT_FRACTIONS,
                       "counts": {k: len(v) for k, v in split_groups.items()}},
             "heldout_test_groups": sorted(split_groups.get("test", [])),
