@@ -136,3 +136,14 @@ def test_vae_reconstruction_builder_from_a_local_folder(tmp_path):
     assert out.shape == (36, 50, 3) and out.dtype == np.uint8  # cropped to the latent grid (factor 2)
     with pytest.raises(ValueError, match="AutoencoderKL"):
         default_builders(None, [f"vae:{tmp_path}"])
+
+
+def test_parse_augment_spec():
+    from forensics.datasets.augment import AugmentConfig, parse_augment
+
+    cfg = parse_augment("jpeg_quality=30-100, blur_p=0.2,resize_scale=0.5-1.5")
+    assert cfg.jpeg_quality == (30, 100) and cfg.blur_p == 0.2 and cfg.resize_scale == (0.5, 1.5)
+    assert cfg.jpeg_p == AugmentConfig().jpeg_p  # untouched keys keep their defaults
+    for bad in ("nope=1", "blur_p=2", "jpeg_quality=90-30", "jpeg_quality=a-b"):
+        with pytest.raises(ValueError, match="--augment"):
+            parse_augment(bad)

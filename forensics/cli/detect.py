@@ -50,6 +50,9 @@ def register(app: typer.Typer) -> None:
                                              "'compressed before' does not mean 'real'."),
         prejpeg_quality: str = typer.Option("85-98", "--prejpeg-quality", help="JPEG quality range LO-HI "
                                             "of that first compression."),
+        augment: str = typer.Option("", "--augment", help="Training perturbations (both classes), e.g. "
+                                    "'jpeg_quality=30-100,blur_p=0.2,resize_p=0.3'. Keys: jpeg_p, jpeg_quality, "
+                                    "blur_p, blur_sigma, resize_p, resize_scale."),
     ):
         """Train the detector, calibrate it on held-out photos, export ONNX + model card."""
         import logging
@@ -76,6 +79,9 @@ def register(app: typer.Typer) -> None:
                 raise ValueError(f"--prejpeg-quality: expected LO-HI, e.g. 70-98, got {prejpeg_quality!r}") from None
             if not 1 <= pq[0] <= pq[1] <= 100:
                 raise ValueError(f"--prejpeg-quality: need 1 <= LO <= HI <= 100, got {prejpeg_quality!r}")
+            from ..datasets.augment import AugmentConfig, parse_augment
+
+            aug = parse_augment(augment, AugmentConfig())
             gpu = device == "cuda" or (device == "auto" and torch.cuda.is_available())
             cfg = TrainConfig(data=[str(d) for d in data], out=str(out), taesd_dir=str(taesd_dir) if taesd_dir else None,
                               builders=[b.strip() for b in builders.split(",") if b.strip()], fake_weights=weights,
@@ -83,7 +89,8 @@ def register(app: typer.Typer) -> None:
                               backbone=backbone, steps=steps or (6000 if gpu else 1500), batch=batch or (256 if gpu else 64),
                               max_minutes=max_minutes, patch=patch, region=region, max_photos=max_photos,
                               device=device, threads=threads, seed=seed, cache_dir=str(cache_dir),
-                              real_downscale_p=real_downscale_p, fake_prejpeg_p=fake_prejpeg_p, prejpeg_quality=pq)
+                              real_downscale_p=real_downscale_p, fake_prejpeg_p=fake_prejpeg_p, prejpeg_quality=pq,
+                              augment=aug)
             train(cfg, progress=lambda m: typer.echo(m, err=True))
         except (ValueError, FileNotFoundError, ForensicsError, RuntimeError) as exc:
             _err(str(exc))

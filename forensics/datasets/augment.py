@@ -60,6 +60,36 @@ class AugmentConfig:
     resize_scale: tuple[float, float] = (0.5, 1.5)
 
 
+def parse_augment(spec: str, base: AugmentConfig | None = None) -> AugmentConfig:
+    """``'jpeg_quality=30-100,blur_p=0.2'`` → an :class:`AugmentConfig` (ranges as LO-HI). ValueError on an
+    unknown key or a bad value."""
+    from dataclasses import fields, replace
+
+    base = base or AugmentConfig()
+    kinds = {f.name: f.type for f in fields(AugmentConfig)}
+    changes = {}
+    for item in filter(None, (x.strip() for x in spec.split(","))):
+        key, _, val = (t.strip() for t in item.partition("="))
+        if key not in kinds:
+            raise ValueError(f"--augment: unknown key {key!r}; choose from {', '.join(kinds)}")
+        try:
+            if "tuple" in str(kinds[key]):
+                lo, _, hi = val.partition("-")
+                cast = int if "int" in str(kinds[key]) else float
+                rng = (cast(lo), cast(hi or lo))
+                if rng[0] > rng[1]:
+                    raise ValueError
+                changes[key] = rng
+            else:
+                v = float(val)
+                if not 0.0 <= v <= 1.0:
+                    raise ValueError
+                changes[key] = v
+        except ValueError:
+            raise ValueError(f"--augment: bad value for {key}: {val!r}") from None
+    return replace(base, **changes)
+
+
 def augment(rgb: np.ndarray, patch: int, rng: np.random.Generator, cfg: AugmentConfig | None = None) -> np.ndarray:
     """Random resize → crop to ``patch`` → blur → JPEG. Crop happens before JPEG so the 8×8 grid is
     aligned the same way for real and fake patches (both start at the same grid phase after encoding)."""
