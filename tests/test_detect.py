@@ -235,3 +235,31 @@ def test_shipped_model_separates_some_real_photos_from_their_upsampled_copies(de
         up = cv2.resize(rgb[::2, ::2], (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_NEAREST)
         wins += detector.score(up).logit > detector.score(rgb).logit
     assert wins >= 5
+
+
+def test_calibrate_sets_the_threshold_on_your_photos(tmp_path):
+    data = tmp_path / "mine"
+    data.mkdir()
+    rows = ["path,label"]
+    for i in range(6):
+        _photo(data / f"r{i}.jpg", (200, 150), seed=40 + i)
+        rows.append(f"r{i}.jpg,real")
+    (data / "labels.csv").write_text("\n".join(rows) + "\n")
+    r = runner.invoke(app, ["detect", "calibrate", "--data", str(data)])
+    assert r.exit_code == 2 and "--out" in r.stderr  # the shipped model is never changed in place
+    out = tmp_path / "recal"
+    r = runner.invoke(app, ["detect", "calibrate", "--data", str(data), "--out", str(out), "--target-fpr", "0.1"])
+    assert r.exit_code == 0, r.stderr + str(r.exception)
+    card = json.loads((out / "model.json").read_text())
+    tc = card["threshold_calibration"]
+    assert tc["n_photos"] == 6 and tc["n_scores"] == 30 and card["target_fpr"] == 0.1
+    from forensics.datasets.augment import jpeg
+
+    det = Detector(out)
+    scores = []
+    for i in range(6):
+        rgb = np.asarray(Image.open(data / f"r{i}.jpg").convert("RGB"))
+        scores += [det.score(jpeg(rgb, q) if q < 100 else rgb).probability_synthetic for q in (70, 80, 90, 95, 100)]
+    above = sum(s >= card["threshold"] for s in scores)
+    assert above <= 3  # at most 10% of the 30 scores over the threshold set for 10% FPR
+    assert card["uncertain_below"] <= card["threshold"]

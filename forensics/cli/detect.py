@@ -97,6 +97,66 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2)
         typer.echo(str(out))
 
+    @detect.command("calibrate")
+    def calibrate_cmd(
+        data: List[Path] = typer.Option(..., "--data", help="Folder(s) of real photos (labels.csv or plain "
+                                        "layouts); fakes in them are ignored."),
+        model: Optional[Path] = typer.Option(None, "--model", help="Model folder to update in place (default: "
+                                             "the shipped model, which needs --out)."),
+        out: Optional[Path] = typer.Option(None, "--out", help="Write the recalibrated model here instead "
+                                           "of updating --model in place."),
+        target_fpr: float = typer.Option(0.01, "--target-fpr", min=0.0001, max=0.5,
+                                         help="False-positive rate the threshold is set for."),
+        all_reals: bool = typer.Option(False, "--all-reals", help="Use every real photo, also those the "
+                                       "model was trained or tested on (default: its calibration split "
+                                       "when the photos come from its training data)."),
+    ):
+        """Set the detector's threshold for a false-positive rate on *your* real photos.
+
+        A newsroom's own archive is the best reference for what its real images look like: the threshold
+        becomes the (1 - FPR) quantile of their scores (whole photos, scored as verify does, also re-encoded
+        at JPEG 70-95). The probability scale (Platt) is kept."""
+        import shutil
+
+        from ..datasets import load_dataset, split_of
+        from ..detect.inference import DEFAULT_MODEL_DIR, Detector, DetectorModelError
+        from ..detect.train import threshold_from_reals
+
+        src = Path(model) if model else DEFAULT_MODEL_DIR
+        if model is None and out is None:
+            _err("give --out DIR for the recalibrated copy (the shipped model is never changed in place), "
+                 "or --model DIR to update your own model")
+            raise typer.Exit(2)
+        try:
+            det = Detector(src)
+            training = det.card.get("training", {})
+            trained = {Path(d).name for d in training.get("data", [])}
+            seed = training.get("split", {}).get("seed", 0)
+            fractions = training.get("split", {}).get("fractions")
+            reals = [s for d in data for s in load_dataset(str(d)) if s.label == 0]
+            if not all_reals:
+                reals = [s for s in reals if s.group.split("/", 1)[0] not in trained
+                         or split_of(s.group, seed, fractions) == "calib"]
+            if not reals:
+                raise ValueError("no real photos to calibrate on (with the model's own training data, only its "
+                                 "calibration split is used; --all-reals uses every real photo)")
+            op = threshold_from_reals(det, [str(s.path) for s in reals], target_fpr,
+                                      progress=lambda m: typer.echo(m, err=True))
+        except (ValueError, DetectorModelError, FileNotFoundError) as exc:
+            _err(str(exc))
+            raise typer.Exit(2)
+        dest = Path(out) if out else src
+        if out:
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src / "model.onnx", dest / "model.onnx")
+        card = dict(det.card)
+        card.update({"threshold": op["threshold"], "uncertain_below": op["uncertain_below"], "target_fpr": target_fpr,
+                     "threshold_calibration": {k: v for k, v in op.items() if k not in ("threshold", "uncertain_below")}
+                     | {"data": [str(d) for d in data]}})
+        (dest / "model.json").write_text(json.dumps(card, indent=2))
+        typer.echo(f"threshold {op['threshold']:.4f} (uncertain from {op['uncertain_below']:.4f}) for "
+                   f"{target_fpr:.2%} FPR on {op['n_photos']} photos ({op['n_scores']} scores); wrote {dest}")
+
     @detect.command("eval")
     def eval_cmd(
         data: List[Path] = typer.Option(..., "--data", help="Dataset folder(s) with real and/or fake images."),

@@ -97,6 +97,8 @@ def prepare_regions(cfg: TrainConfig, progress: Callable[[str], None] = print) -
         save_cache(cache, path)
         out[split] = cache
     out["_splits"] = {k: [s.group for s in v] for k, v in splits.items()}
+    calib = splits["calib"][: cfg.max_photos] if cfg.max_photos else splits["calib"]
+    out["_calib_paths"] = [str(s.path) for s in calib]
     given = [s for s in samples if s.label == 1]
     if given:
         log.info("%d labelled fakes in --data are not used for training (fakes are synthesised from reals)", len(given))
@@ -173,6 +175,41 @@ def fit_calibration(logits: np.ndarray, labels: np.ndarray, target_fpr: float) -
     return {"a": a, "b": b, "threshold": min(thr, 0.999999), "uncertain_below": min(low, thr), "probs": probs}
 
 
+def threshold_from_reals(det, paths, target_fpr: float = 0.01, qualities=(70, 80, 90, 95, 100),
+                         progress: Callable[[str], None] | None = None) -> dict:
+    """The operating point from whole real photos scored exactly as verify scores them (native resolution,
+    every tile the inference path takes), each also re-encoded at several JPEG qualities.
+
+    Why not the calibration regions: those are 256² crops (16 patches); verify aggregates up to 64 patches
+    of a whole image, whose top-k mean is distributed differently, so a threshold read on regions does not
+    give the intended false-positive rate on real files. Returns threshold (the (1 - target_fpr) quantile),
+    uncertain_below (the 90% quantile) and the counts."""
+    from ..datasets.augment import jpeg
+    from ..datasets.builders import read_rgb
+
+    probs, used, errors = [], 0, 0
+    for i, path in enumerate(paths):
+        try:
+            rgb = read_rgb(path)
+        except Exception:  # unreadable calibration photo: skip it, count it
+            errors += 1
+            continue
+        used += 1
+        for q in qualities:
+            probs.append(det.score(jpeg(rgb, q) if q < 100 else rgb).probability_synthetic)
+        if progress and (i + 1) % 25 == 0:
+            progress(f"threshold: {i + 1}/{len(paths)} photos")
+    if not probs:
+        raise ValueError("no readable real photos to set the threshold on")
+    real = np.sort(np.array(probs))
+    thr = float(np.quantile(real, 1.0 - target_fpr, method="higher")) + 1e-6
+    low = float(np.quantile(real, 0.90, method="higher"))
+    return {"threshold": min(thr, 0.999999), "uncertain_below": min(low, thr),
+            "method": "quantiles of whole held-out real photos scored like verify, JPEG q in "
+                      + "{" + ",".join("none" if q == 100 else str(q) for q in qualities) + "}",
+            "n_photos": used, "n_scores": int(real.size), "unreadable": errors, "target_fpr": target_fpr}
+
+
 def _device(cfg: TrainConfig):
     import torch
 
@@ -237,6 +274,10 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = print) -> Path:
     imgs, labels, sources = calibration_set(data["calib"], np.random.default_rng(cfg.seed + 7))
     z = np.array([det.score(im).logit for im in imgs])
     cal = fit_calibration(z, labels, cfg.target_fpr)
+    # Platt scaling from the regions (both classes needed); the threshold from whole calib photos
+    det.cal_a, det.cal_b = cal["a"], cal["b"]
+    op = threshold_from_reals(det, data["_calib_paths"], cfg.target_fpr, progress=progress)
+    cal["threshold"], cal["uncertain_below"] = op["threshold"], op["uncertain_below"]
     m = binary_metrics(labels, cal["probs"], cal["threshold"])
     per_source = {s: binary_metrics(labels[(np.array(sources) == s) | (labels == 0)],
                                     cal["probs"][(np.array(sources) == s) | (labels == 0)], cal["threshold"])
@@ -246,6 +287,7 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = print) -> Path:
         "calibration": {"method": "platt (sklearn LogisticRegression on the top-k mean logit)",
                         "a": cal["a"], "b": cal["b"]},
         "threshold": cal["threshold"], "uncertain_below": cal["uncertain_below"], "target_fpr": cfg.target_fpr,
+        "threshold_calibration": {k: v for k, v in op.items() if k not in ("threshold", "uncertain_below")},
         "training": {
             "data": cfg.data, "fake_builders": cfg.builders, "fake_weights": cfg.fake_weights, "region": cfg.region, "steps_done": step,
             "batch": cfg.batch, "lr": cfg.lr, "seed": cfg.seed, "device": str(dev),
