@@ -218,20 +218,31 @@ class ManifestRepository:
             int(phash, 16)
         except (TypeError, ValueError):
             return []
-        stmt = select(ManifestRow).where(ManifestRow.phash.is_not(None))
+        # first only the keys and hashes of the candidates (a stored manifest can be many kB of JSON),
+        # then the full rows of the nearest few
+        stmt = select(ManifestRow.manifest_id, ManifestRow.phash, ManifestRow.created_at).where(
+            ManifestRow.phash.is_not(None))
         if max_distance < BANDS:  # pigeonhole prefilter on the indexed bands
             cols = [getattr(ManifestRow, f"b{i}") for i in range(BANDS)]
             stmt = stmt.where(or_(*(c == b for c, b in zip(cols, _bands(phash)))))
-        out: list[ManifestRecord] = []
         with self._session() as s:
-            for row in s.scalars(stmt.execution_options(yield_per=1000)):
-                d = hamming(phash, row.phash)
+            near = []
+            for mid, ph, created in s.execute(stmt.execution_options(yield_per=1000)):
+                d = hamming(phash, ph)
                 if d <= max_distance:
-                    rec = ManifestRecord._from_row(row)
-                    rec.distance = d
-                    out.append(rec)
-        out.sort(key=lambda r: (r.distance, r.created_at))
-        return out[:limit]
+                    near.append((d, created, mid))
+            if not near:
+                return []
+            near.sort(key=lambda t: (t[0], t[1]))
+            near = near[:limit]
+            rows = {r.manifest_id: r for r in s.scalars(
+                select(ManifestRow).where(ManifestRow.manifest_id.in_([m for _, _, m in near])))}
+            out: list[ManifestRecord] = []
+            for d, _, mid in near:
+                rec = ManifestRecord._from_row(rows[mid])
+                rec.distance = d
+                out.append(rec)
+        return out
 
     def count(self) -> int:
         from sqlalchemy import func
