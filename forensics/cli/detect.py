@@ -30,10 +30,10 @@ def register(app: typer.Typer) -> None:
                                      "bilinear, bicubic, deconv, pixelshuffle, generate."),
         fake_weights: str = typer.Option("", "--fake-weights", help="Sampling weights per fake source, e.g. "
                                          "'taef2-recon=3' (others 1)."),
-        front_end: str = typer.Option("npr", "--front-end", help="rgb | highpass | npr"),
+        front_end: str = typer.Option("highpass", "--front-end", help="rgb | highpass | npr"),
         backbone: str = typer.Option("resnet_tiny", "--backbone", help="Any timm model name."),
-        steps: Optional[int] = typer.Option(None, "--steps", help="Default: 1500 on CPU, 6000 on GPU."),
-        batch: Optional[int] = typer.Option(None, "--batch", help="Default: 64 on CPU, 256 on GPU."),
+        steps: Optional[int] = typer.Option(None, "--steps", help="Default: 6000 (about 9 min on 2 CPU cores)."),
+        batch: Optional[int] = typer.Option(None, "--batch", help="Default: 48 on CPU, 256 on GPU."),
         max_minutes: float = typer.Option(25.0, "--max-minutes", help="Wall-clock cap on the training loop."),
         patch: int = typer.Option(64, "--patch", help="Tile side, px (training patches and inference tiles)."),
         max_patches: int = typer.Option(64, "--max-patches", min=1, help="Tiles scored per image at inference."),
@@ -43,13 +43,13 @@ def register(app: typer.Typer) -> None:
         threads: int = typer.Option(2, "--threads"),
         seed: int = typer.Option(0, "--seed"),
         cache_dir: Path = typer.Option(Path("runs/detector/cache"), "--cache-dir"),
-        real_downscale_p: float = typer.Option(0.5, "--real-downscale-p", min=0.0, max=1.0,
+        real_downscale_p: float = typer.Option(0.6, "--real-downscale-p", min=0.0, max=1.0,
                                                help="Share of real regions cut from a 0.5-0.9x resampled copy "
                                                "(breaks the camera JPEG grid)."),
-        fake_prejpeg_p: float = typer.Option(0.3, "--fake-prejpeg-p", min=0.0, max=1.0,
+        fake_prejpeg_p: float = typer.Option(0.85, "--fake-prejpeg-p", min=0.0, max=1.0,
                                              help="Share of fakes JPEG-compressed once before caching, so "
                                              "'compressed before' does not mean 'real'."),
-        prejpeg_quality: str = typer.Option("85-98", "--prejpeg-quality", help="JPEG quality range LO-HI "
+        prejpeg_quality: str = typer.Option("70-98", "--prejpeg-quality", help="JPEG quality range LO-HI "
                                             "of that first compression."),
         augment: str = typer.Option("", "--augment", help="Training perturbations (both classes), e.g. "
                                     "'jpeg_quality=30-100,blur_p=0.2,resize_p=0.3'. Keys: jpeg_p, jpeg_quality, "
@@ -87,7 +87,7 @@ def register(app: typer.Typer) -> None:
             cfg = TrainConfig(data=[str(d) for d in data], out=str(out), taesd_dir=str(taesd_dir) if taesd_dir else None,
                               builders=[b.strip() for b in builders.split(",") if b.strip()], fake_weights=weights,
                               front_end=front_end,
-                              backbone=backbone, steps=steps or (6000 if gpu else 1500), batch=batch or (256 if gpu else 64),
+                              backbone=backbone, steps=steps or 6000, batch=batch or (256 if gpu else 48),
                               max_minutes=max_minutes, patch=patch, max_patches=max_patches, region=region,
                               max_photos=max_photos,
                               device=device, threads=threads, seed=seed, cache_dir=str(cache_dir),
@@ -116,8 +116,8 @@ def register(app: typer.Typer) -> None:
         """Set the detector's threshold for a false-positive rate on *your* real photos.
 
         A newsroom's own archive is the best reference for what its real images look like: the threshold
-        becomes the (1 - FPR) quantile of their scores (whole photos, scored as verify does, also re-encoded
-        at JPEG 70-95). The probability scale (Platt) is kept."""
+        becomes the (1 - FPR) quantile of their scores (whole photos, scored as verify does, each also
+        re-encoded at JPEG 95/90/75/50, halved and softened). The probability scale (Platt) is kept."""
         import shutil
 
         from ..datasets import load_dataset, split_of
