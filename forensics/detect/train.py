@@ -31,11 +31,11 @@ class TrainConfig:
     builders: list[str] = field(default_factory=lambda: ["taef2", "nearest", "bilinear", "bicubic", "deconv",
                                                          "pixelshuffle"])
     region: int = 256
-    patch: int = 64
+    patch: int = 128
     front_end: str = "highpass"  # the ablation's choice (docs/detector.md)
     backbone: str = "resnet_tiny"
     batch: int = 48  # half real, half fake
-    steps: int = 6000
+    steps: int = 3000
     max_minutes: float = 25.0  # wall-clock cap on the optimisation loop
     lr: float = 2e-3
     weight_decay: float = 0.05
@@ -46,7 +46,7 @@ class TrainConfig:
     max_photos: int | None = None  # cap per split (tests, quick runs)
     target_fpr: float = 0.01
     topk_frac: float = 0.5
-    max_patches: int = 64
+    max_patches: int = 32
     fake_weights: dict[str, float] = field(default_factory=dict)  # builder source -> sampling weight (default 1)
     # compression history: as many fakes as reals should carry an earlier JPEG grid, or "compressed
     # before" becomes the cue for "real" (format bias; see docs/detector.md)

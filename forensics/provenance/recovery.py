@@ -71,7 +71,8 @@ class RecoveryAnalyser:
         if float(media.rgb(max_side=256).std()) < FLAT_STD:
             return None  # a near-uniform image has a meaningless pHash: it would "match" every flat image
         max_d = int(config.settings().get("registry.fingerprint_max_distance", DEFAULT_MAX_DISTANCE))
-        hits = repo.by_fingerprint(fingerprint(media.rgb()), max_distance=max_d)
+        # a 1024-px copy is plenty for pHash (computed on 512 px) and may be a cheap reduced JPEG decode
+        hits = repo.by_fingerprint(fingerprint(media.rgb(max_side=1024)), max_distance=max_d)
         if not hits:
             return None
         best = hits[0]
