@@ -125,6 +125,7 @@ def test_no_credentials():
 # --- statuses ---------------------------------------------------------------------------------------
 
 def test_every_code_seen_in_the_fixtures_has_a_specific_explanation():
+    require(C2PA_FIXTURES)  # skip, not fail, where ../shared is not beside the checkout
     seen = set()
     for p in _fixtures():
         for anchors in TRUST_SETTINGS.values():
