@@ -73,14 +73,14 @@ def register(app: typer.Typer) -> None:
                     weights[key.strip()] = float(val)
                 except ValueError:
                     raise ValueError(f"--fake-weights: expected SOURCE=NUMBER, got {item!r}") from None
-            lo, _, hi = prejpeg_quality.partition("-")
+            from ..datasets.augment import AugmentConfig, parse_augment, parse_range
+
             try:
-                pq = (int(lo), int(hi or lo))
+                pq = parse_range(prejpeg_quality, int)
             except ValueError:
                 raise ValueError(f"--prejpeg-quality: expected LO-HI, e.g. 70-98, got {prejpeg_quality!r}") from None
             if not 1 <= pq[0] <= pq[1] <= 100:
                 raise ValueError(f"--prejpeg-quality: need 1 <= LO <= HI <= 100, got {prejpeg_quality!r}")
-            from ..datasets.augment import AugmentConfig, parse_augment
 
             aug = parse_augment(augment, AugmentConfig())
             gpu = device == "cuda" or (device == "auto" and torch.cuda.is_available())
@@ -120,7 +120,8 @@ def register(app: typer.Typer) -> None:
         re-encoded at JPEG 95/90/75/50, halved and softened). The probability scale (Platt) is kept."""
         import shutil
 
-        from ..datasets import load_dataset, split_of
+        from ..datasets import load_dataset
+        from ..detect.evaluate import model_split
         from ..detect.inference import DEFAULT_MODEL_DIR, Detector, DetectorModelError
         from ..detect.train import threshold_from_reals
 
@@ -131,14 +132,9 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2)
         try:
             det = Detector(src)
-            training = det.card.get("training", {})
-            trained = {Path(d).name for d in training.get("data", [])}
-            seed = training.get("split", {}).get("seed", 0)
-            fractions = training.get("split", {}).get("fractions")
             reals = [s for d in data for s in load_dataset(str(d)) if s.label == 0]
             if not all_reals:
-                reals = [s for s in reals if s.group.split("/", 1)[0] not in trained
-                         or split_of(s.group, seed, fractions) == "calib"]
+                reals = [s for s in reals if model_split(det.card, s) in (None, "calib")]
             if not reals:
                 raise ValueError("no real photos to calibrate on (with the model's own training data, only its "
                                  "calibration split is used; --all-reals uses every real photo)")

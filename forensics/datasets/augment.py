@@ -60,6 +60,15 @@ class AugmentConfig:
     resize_scale: tuple[float, float] = (0.5, 1.5)
 
 
+def parse_range(text: str, cast=float) -> tuple:
+    """``'30-100'`` → (30, 100); a single number gives (n, n). ValueError if malformed or LO > HI."""
+    lo, _, hi = text.strip().partition("-")
+    rng = (cast(lo), cast(hi or lo))
+    if rng[0] > rng[1]:
+        raise ValueError(f"range {text!r}: LO > HI")
+    return rng
+
+
 def parse_augment(spec: str, base: AugmentConfig | None = None) -> AugmentConfig:
     """``'jpeg_quality=30-100,blur_p=0.2'`` → an :class:`AugmentConfig` (ranges as LO-HI). ValueError on an
     unknown key or a bad value."""
@@ -74,12 +83,7 @@ def parse_augment(spec: str, base: AugmentConfig | None = None) -> AugmentConfig
             raise ValueError(f"--augment: unknown key {key!r}; choose from {', '.join(kinds)}")
         try:
             if "tuple" in str(kinds[key]):
-                lo, _, hi = val.partition("-")
-                cast = int if "int" in str(kinds[key]) else float
-                rng = (cast(lo), cast(hi or lo))
-                if rng[0] > rng[1]:
-                    raise ValueError
-                changes[key] = rng
+                changes[key] = parse_range(val, int if "int" in str(kinds[key]) else float)
             else:
                 v = float(val)
                 if not 0.0 <= v <= 1.0:

@@ -21,19 +21,25 @@ from .metrics import binary_metrics
 log = logging.getLogger(__name__)
 
 
+def model_split(card: dict, sample) -> str | None:
+    """The split ('train', 'calib', 'test') the model's own split rule put this sample in, or None when
+    the sample's folder was not part of its training data."""
+    training = card.get("training", {})
+    if sample.group.split("/", 1)[0] not in {Path(d).name for d in training.get("data", [])}:
+        return None
+    split = training.get("split", {})
+    return split_of(sample.group, split.get("seed", 0), split.get("fractions"))
+
+
 def evaluate(detector: Detector, data: list[str], *, robustness: bool = False, heldout_only: bool = True,
              crop: int = 512, progress=None) -> dict:
     samples = [s for d in data for s in load_dataset(d)]
-    training = detector.card.get("training", {})
-    trained_folders = {Path(d).name for d in training.get("data", [])}
-    seed = training.get("split", {}).get("seed", 0)
-    fractions = training.get("split", {}).get("fractions")
     skipped_train = 0
-    if heldout_only and trained_folders:
+    if heldout_only:
         # a real photo from a training folder counts only if the split rule put it in the held-out test split
         kept = []
         for s in samples:
-            if s.label == 0 and s.group.split("/", 1)[0] in trained_folders and split_of(s.group, seed, fractions) != "test":
+            if s.label == 0 and model_split(detector.card, s) not in (None, "test"):
                 skipped_train += 1
                 continue
             kept.append(s)

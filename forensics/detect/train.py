@@ -169,10 +169,15 @@ def fit_calibration(logits: np.ndarray, labels: np.ndarray, target_fpr: float) -
     lr = LogisticRegression(class_weight="balanced", C=10.0).fit(logits.reshape(-1, 1), labels)
     a, b = float(lr.coef_[0, 0]), float(lr.intercept_[0])
     probs = 1.0 / (1.0 + np.exp(-(a * logits + b)))
-    real = np.sort(probs[labels == 0])
+    return {"a": a, "b": b, **operating_point(probs[labels == 0], target_fpr), "probs": probs}
+
+
+def operating_point(real_probs, target_fpr: float) -> dict:
+    """Threshold at the (1 - target_fpr) quantile of real scores; 'uncertain' from their 90% quantile."""
+    real = np.sort(np.asarray(real_probs, dtype=float))
     thr = float(np.quantile(real, 1.0 - target_fpr, method="higher")) + 1e-6
     low = float(np.quantile(real, 0.90, method="higher"))
-    return {"a": a, "b": b, "threshold": min(thr, 0.999999), "uncertain_below": min(low, thr), "probs": probs}
+    return {"threshold": min(thr, 0.999999), "uncertain_below": min(low, thr)}
 
 
 def real_conditions() -> dict[str, Callable[[np.ndarray], np.ndarray]]:
@@ -211,13 +216,10 @@ def threshold_from_reals(det, paths, target_fpr: float = 0.01, conditions: dict 
             progress(f"threshold: {i + 1}/{len(paths)} photos")
     if not probs:
         raise ValueError("no readable real photos to set the threshold on")
-    real = np.sort(np.array(probs))
-    thr = float(np.quantile(real, 1.0 - target_fpr, method="higher")) + 1e-6
-    low = float(np.quantile(real, 0.90, method="higher"))
-    return {"threshold": min(thr, 0.999999), "uncertain_below": min(low, thr),
+    return {**operating_point(probs, target_fpr),
             "method": "quantiles over whole held-out real photos scored like verify, each under: "
                       + ", ".join(conditions),
-            "n_photos": used, "n_scores": int(real.size), "unreadable": errors, "target_fpr": target_fpr}
+            "n_photos": used, "n_scores": len(probs), "unreadable": errors, "target_fpr": target_fpr}
 
 
 def _device(cfg: TrainConfig):
