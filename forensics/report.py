@@ -42,6 +42,12 @@ class Signer:
     common_name: str | None = None
     organization: str | None = None
     issuer: str | None = None
+    country: str | None = None  # subject C of the signing certificate
+    not_before: str | None = None  # validity of the signing certificate (ISO-8601)
+    not_after: str | None = None
+    # the certificate chain as far as it is known, signing certificate first:
+    # [{"subject", "issuer", "organization", "country", "not_before", "not_after", "source": "manifest|trust-list"}]
+    chain: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -61,6 +67,16 @@ class CredentialsFinding:
     title: str | None = None
     remote: bool = False  # manifest referenced remotely (fetched only with --allow-network)
     manifest_store: dict | None = None  # full store JSON; kept out of the terminal report
+    # which trust list the signer chains to: "c2pa" | "interim" | "local" | None (not trusted / not checked)
+    trust_list: str | None = None
+    # C2PA Asset Signals (rubric 1.0) of the active manifest: [{"id": "inception:signal_capturedMedia", "text": …}]
+    signals: list[dict] = field(default_factory=list)
+    # the signals of every manifest in the ingredient history (each evaluated locally, as the rubric says):
+    # [{"manifest_id", "title", "relationship", "depth", "signals": [{"id", "text"}]}]
+    history_signals: list[dict] = field(default_factory=list)
+    # CAWG identity assertions: [{"label", "sig_type", "named_actor": {…}|None, "verified_identities": […]}]
+    identities: list[dict] = field(default_factory=list)
+    crjson: dict | None = None  # c2pa's crJSON of the store; kept out of the verify JSON (see --crjson)
 
     @property
     def ai_generated(self) -> bool:
@@ -71,8 +87,13 @@ class CredentialsFinding:
         return [s for s in self.statuses if s.kind == "failure"]
 
     def to_json(self) -> dict:
-        d = asdict(self)
+        crjson, self.crjson = self.crjson, None  # not copied by asdict: it can be large
+        try:
+            d = asdict(self)
+        finally:
+            self.crjson = crjson
         d.pop("manifest_store", None)
+        d.pop("crjson", None)
         d["ai_generated"] = self.ai_generated
         return d
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..report import CredentialsFinding, Signer, Status
+from . import identity, trustlists
 from .keys import (C2PA_CLAIM_SIGNING_OID, DOCUMENT_SIGNING_OID, EMAIL_PROTECTION_OID, OCSP_SIGNING_OID,
                    TIME_STAMPING_OID)
 from .statuses import FAILURE, INFO, explain
@@ -31,44 +32,29 @@ log = logging.getLogger(__name__)
 ALLOWED_EKUS: tuple[str, ...] = (EMAIL_PROTECTION_OID, DOCUMENT_SIGNING_OID, TIME_STAMPING_OID, OCSP_SIGNING_OID,
                                  C2PA_CLAIM_SIGNING_OID)
 
-# Failures that only say "we do not know who signed"; they never make a manifest Invalid.
-TRUST_FAILURES = {"signingCredential.untrusted", "cawg.x509.credential.untrusted", "timeStamp.untrusted"}
+TSA_ONLY = "forensics.trustList.tsaOnly"
+INTERIM_STATUS = "forensics.trustList.interim"
+STALE_STATUS = "forensics.trustList.stale"
+TRUNCATED_STATUS = "forensics.ingredients.truncated"
 
-MAX_INGREDIENT_DEPTH = 16
+# Failures that only say "we do not know who signed"; they never make a manifest Invalid.
+TRUST_FAILURES = {"signingCredential.untrusted", "cawg.x509.credential.untrusted", "timeStamp.untrusted", TSA_ONLY}
+
+# Nesting kept in the JSON ingredient tree. The provenance walk itself (inherited source type, signals of
+# every manifest in the history) has no depth limit: it is iterative and stops only at repeated manifests.
+TREE_DEPTH = 64
 
 _anchor_cache: dict[tuple, str] = {}
 _anchor_lock = threading.Lock()
 
 
-_PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----\s+([A-Za-z0-9+/=\s]+?)-----END CERTIFICATE-----")
-
-
 def _pem_certificates(raw: bytes) -> list[str]:
-    """The certificate blocks of a PEM bundle, re-wrapped cleanly (comments and other blocks dropped).
-
-    Only the PEM/base64/DER envelope is checked here (cheap, no cryptography import on the verify path);
-    c2pa parses the certificates themselves.
-    """
-    import base64
-    import textwrap
-
-    out = []
-    for m in _PEM_CERT.finditer(raw):
-        body = b"".join(m.group(1).split())
-        try:
-            der = base64.b64decode(body, validate=True)
-        except ValueError:
-            continue
-        if len(der) < 64 or der[0] != 0x30:  # an X.509 certificate is a DER SEQUENCE
-            continue
-        b64 = base64.b64encode(der).decode()
-        out.append("-----BEGIN CERTIFICATE-----\n" + "\n".join(textwrap.wrap(b64, 64))
-                   + "\n-----END CERTIFICATE-----\n")
-    return out
+    return trustlists.pem_certificates(raw)
 
 
 def load_trust_anchors(paths: list[Path] | tuple[Path, ...]) -> str:
-    """Concatenate the PEM anchor bundles at ``paths``; ConfigError for a missing or non-PEM file."""
+    """Concatenate the user's PEM anchor bundles at ``paths`` (keys init, $FORENSICS_TRUST_ANCHORS,
+    --trust-anchors): the one place those files are opened. ConfigError for a missing or non-PEM file."""
     out: list[str] = []
     for p in paths:
         p = Path(p)
@@ -94,18 +80,19 @@ def load_trust_anchors(paths: list[Path] | tuple[Path, ...]) -> str:
 
 
 def reader_settings(trust_anchors_pem: str, *, allow_network: bool = False) -> dict[str, Any]:
-    """The c2pa settings we read with; the conformance tests give the reference reader the same dict."""
-    trust: dict[str, Any] = {"trust_config": "\n".join(ALLOWED_EKUS) + "\n"}
-    if trust_anchors_pem:
-        trust["trust_anchors"] = trust_anchors_pem
+    """The c2pa settings we read with; the conformance tests give the reference reader the same dict.
+
+    Trust: the user's anchors (``trust_anchors_pem``) as the list "local", plus the official C2PA list, the
+    interim list and the TSA list, each named so c2pa reports which one the signer chains to.
+    """
     return {
-        "trust": trust,
+        "trust": trustlists.trust_settings(trust_anchors_pem, ALLOWED_EKUS),
         "verify": {"verify_trust": True, "remote_manifest_fetch": bool(allow_network),
                    "ocsp_fetch": bool(allow_network)},
     }
 
 
-_contexts: dict[tuple[str, bool], Any] = {}
+_contexts: dict[tuple, Any] = {}
 _contexts_lock = threading.Lock()
 
 
@@ -113,7 +100,8 @@ def _context(trust_anchors_pem: str, allow_network: bool):
     """A c2pa Context per (anchors, network) pair, built once; Contexts are read-only once built."""
     import c2pa
 
-    key = (hashlib.sha256(trust_anchors_pem.encode()).hexdigest(), allow_network)
+    lists = tuple((tl.name, tl.origin, tl.issued) for tl in trustlists.default_lists())
+    key = (hashlib.sha256(trust_anchors_pem.encode()).hexdigest(), allow_network, lists)
     with _contexts_lock:
         ctx = _contexts.get(key)
         if ctx is None or not ctx.is_valid:
@@ -221,47 +209,80 @@ def _delta_for(ing: dict, deltas: list[dict]) -> dict | None:
     return None
 
 
-def _ingredient_tree(store: dict, manifest: dict, depth: int, seen: set[str]) -> list[dict]:
-    out = []
-    manifests = store.get("manifests") or {}
+def _ingredient_node(store: dict, ing: dict, delta: dict | None) -> tuple[dict[str, Any], dict | None]:
+    mid = ing.get("active_manifest")
+    node: dict[str, Any] = {
+        "title": ing.get("title"),
+        "format": ing.get("format"),
+        "relationship": ing.get("relationship"),
+        "manifest_id": mid,
+        "state": _ingredient_state(ing, delta) if mid else None,
+        "digital_source_type": None,
+        "claim_generator": None,
+        "signer": None,
+        "actions": [],
+        "signals": [],
+        "ingredients": [],
+    }
+    sub = (store.get("manifests") or {}).get(mid) if mid else None
+    if isinstance(sub, dict):
+        acts = _actions_of(sub)
+        node["actions"] = [str(a.get("action")) for a in acts if a.get("action")]
+        node["digital_source_type"] = _source_type(acts)
+        node["claim_generator"] = _claim_generator(sub)
+        s = _signer(sub)
+        node["signer"] = {k: getattr(s, k) for k in ("common_name", "organization", "issuer")} if s else None
+        return node, sub
+    return node, None
+
+
+def _ingredient_tree(store: dict, active: dict, active_id: str | None) -> tuple[list[dict], list[dict], int | None]:
+    """(tree, every node in walk order with its depth and parent, depth where the JSON tree was cut or None).
+
+    Iterative, without a depth limit: each manifest is expanded once (a repeated manifest label, i.e. a
+    cycle or a shared ingredient, is listed but not expanded again). Nodes deeper than TREE_DEPTH are left
+    out of the nested tree only; the walk, and so the inherited source type and the signals, cover them.
+    """
     # c2pa re-validates the active manifest's direct ingredients and reports the differences as deltas
-    deltas = ((store.get("validation_results") or {}).get("ingredientDeltas") or []) if depth == 0 else []
-    for ing in manifest.get("ingredients") or []:
-        if not isinstance(ing, dict):
-            continue
-        mid = ing.get("active_manifest")
-        node: dict[str, Any] = {
-            "title": ing.get("title"),
-            "format": ing.get("format"),
-            "relationship": ing.get("relationship"),
-            "manifest_id": mid,
-            "state": _ingredient_state(ing, _delta_for(ing, deltas)) if mid else None,
-            "digital_source_type": None,
-            "claim_generator": None,
-            "signer": None,
-            "actions": [],
-            "ingredients": [],
-        }
-        sub = manifests.get(mid) if mid else None
-        if isinstance(sub, dict):
-            acts = _actions_of(sub)
-            node["actions"] = [str(a.get("action")) for a in acts if a.get("action")]
-            node["digital_source_type"] = _source_type(acts)
-            node["claim_generator"] = _claim_generator(sub)
-            s = _signer(sub)
-            node["signer"] = s.__dict__ if s else None
-            if depth < MAX_INGREDIENT_DEPTH and mid not in seen:
-                node["ingredients"] = _ingredient_tree(store, sub, depth + 1, seen | {mid})
-        out.append(node)
-    return out
+    deltas = (store.get("validation_results") or {}).get("ingredientDeltas") or []
+    tree: list[dict] = []
+    flat: list[dict] = []
+    truncated_at: int | None = None
+    expanded = {active_id}
+    queue: list[tuple[dict, list[dict] | None, int, dict | None]] = [(active, tree, 0, None)]
+    while queue:
+        manifest, siblings, depth, parent = queue.pop(0)
+        for ing in manifest.get("ingredients") or []:
+            if not isinstance(ing, dict):
+                continue
+            node, sub = _ingredient_node(store, ing, _delta_for(ing, deltas) if depth == 0 else None)
+            flat.append({"node": node, "depth": depth + 1, "parent": parent, "manifest": sub})
+            if siblings is not None and depth < TREE_DEPTH:
+                siblings.append(node)
+            elif siblings is not None and truncated_at is None:
+                truncated_at = depth
+            mid = node["manifest_id"]
+            if sub is not None and mid not in expanded:
+                expanded.add(mid)
+                queue.append((sub, node["ingredients"] if depth + 1 < TREE_DEPTH else None, depth + 1, node))
+    return tree, flat, truncated_at
 
 
-def _inherited_source_type(tree: list[dict]) -> str | None:
-    """The parent's declared source type: an edit of AI-generated media is still AI-generated media."""
-    for node in tree:
-        if node.get("relationship") == "parentOf":
-            return node.get("digital_source_type") or _inherited_source_type(node.get("ingredients") or [])
-    return None
+def _inherited_source_type(flat: list[dict]) -> tuple[str | None, int | None]:
+    """The nearest declared source type up the parentOf chain: an edit of AI-generated media is still
+    AI-generated media, however many edits later. Returns (source type, depth where it was declared)."""
+    parents: dict[int, dict] = {}
+    for e in flat:
+        if e["node"].get("relationship") == "parentOf":
+            parents.setdefault(id(e["parent"]), e)
+    parent = None
+    while True:
+        nxt = parents.get(id(parent))
+        if nxt is None:
+            return None, None
+        if nxt["node"].get("digital_source_type"):
+            return nxt["node"]["digital_source_type"], nxt["depth"]
+        parent = nxt["node"]
 
 
 def judge_state(c2pa_state: str | None, failure_codes: list[str]) -> str:
@@ -273,8 +294,29 @@ def judge_state(c2pa_state: str | None, failure_codes: list[str]) -> str:
     return "Valid"
 
 
-def finding_from_store(store: dict, *, remote: bool = False) -> CredentialsFinding:
-    """Build the typed finding from a manifest store JSON (c2pa ``Reader.json()``)."""
+def _trust_statuses(f: CredentialsFinding, trust_uri: str | None) -> None:
+    """Which list the signer chains to, and what the reader must know about that list."""
+    name = trustlists.list_name(trust_uri) if f.state == "Trusted" else None
+    if name == trustlists.TSA:
+        # a time-stamping authority's root vouches for timestamps, not for who signed the content
+        f.state = "Valid"
+        f.statuses.append(explain(TSA_ONLY, FAILURE))
+        name = None
+    f.trust_list = name
+    if name == trustlists.INTERIM:
+        f.statuses.append(explain(INTERIM_STATUS, INFO))
+    if f.state is not None:
+        for tl in trustlists.stale_lists():
+            f.statuses.append(Status(STALE_STATUS, f"The {tl.title} in use (issued {tl.issued}) is past its own "
+                                     f"next-update date {tl.next_update}: certificates added or removed since are "
+                                     "not known here. Run `forensics trust update --allow-network`.", INFO))
+
+
+def finding_from_store(store: dict, *, remote: bool = False, crjson: dict | None = None) -> CredentialsFinding:
+    """Build the typed finding from a manifest store JSON (c2pa ``Reader.json()``) and, when available, the
+    same store's crJSON (``Reader.crjson()``: signals, signer certificate details, CAWG identities)."""
+    from . import signals
+
     active_id = store.get("active_manifest")
     manifests = store.get("manifests") or {}
     active = manifests.get(active_id) if active_id else None
@@ -284,7 +326,10 @@ def finding_from_store(store: dict, *, remote: bool = False) -> CredentialsFindi
                     for s in store["validation_status"] if isinstance(s, dict) and s.get("code")]
     failures = [s.code for s in statuses if s.kind == FAILURE]
     f = CredentialsFinding(present=True, state=judge_state(store.get("validation_state"), failures),
-                           statuses=statuses, manifest_id=active_id, remote=remote, manifest_store=store)
+                           statuses=statuses, manifest_id=active_id, remote=remote, manifest_store=store,
+                           crjson=crjson)
+    _trust_statuses(f, (store.get("validation_results") or {}).get("trustListUri"))
+    cr = signals.crjson_manifests(crjson if crjson is not None else signals.crjson_from_store(store))
     if isinstance(active, dict):
         acts = _actions_of(active)
         f.actions = [str(a.get("action")) for a in acts if a.get("action")]
@@ -292,8 +337,22 @@ def finding_from_store(store: dict, *, remote: bool = False) -> CredentialsFindi
         f.claim_generator = _claim_generator(active)
         f.signed_at = (active.get("signature_info") or {}).get("time")
         f.title = active.get("title")
-        f.ingredients = _ingredient_tree(store, active, 0, {active_id})
-        f.digital_source_type = _source_type(acts) or _inherited_source_type(f.ingredients)
+        f.ingredients, flat, truncated_at = _ingredient_tree(store, active, active_id)
+        inherited, _ = _inherited_source_type(flat)
+        f.digital_source_type = _source_type(acts) or inherited
+        f.signals = signals.evaluate(cr.get(active_id) or {})
+        for e in flat:
+            mid = e["node"].get("manifest_id")
+            if mid and mid in cr:
+                e["node"]["signals"] = signals.evaluate(cr[mid])
+        f.history_signals = [{"manifest_id": e["node"]["manifest_id"], "title": e["node"].get("title"),
+                              "relationship": e["node"].get("relationship"), "depth": e["depth"],
+                              "signals": e["node"]["signals"]} for e in flat if e["node"].get("signals")]
+        if truncated_at is not None:
+            f.statuses.append(Status(TRUNCATED_STATUS, f"The ingredient tree in this report is cut at depth "
+                                     f"{TREE_DEPTH}; the source type and signals were computed over all "
+                                     f"{len(flat)} ingredients.", INFO))
+        identity.apply(f, cr.get(active_id), active)
     return f
 
 
@@ -337,13 +396,70 @@ def read_credentials(source: Path | bytes, media_type: str, *, trust_anchor_path
             with reader:
                 store = json.loads(reader.json())
                 remote = not reader.is_embedded()
+                crjson = _crjson_of(reader)
     except c2pa.C2paError as exc:
         log.debug("c2pa could not read %s", source if isinstance(source, (str, Path)) else "<bytes>",
                   exc_info=True)
         return _error_finding(exc)
     except (ValueError, RecursionError) as exc:  # malformed JSON from a hostile manifest
         return _error_finding(exc)
-    return finding_from_store(store, remote=remote)
+    f = finding_from_store(store, remote=remote, crjson=crjson)
+    identity.complete_chain(f, anchors)
+    return f
+
+
+def _crjson_of(reader) -> dict | None:
+    try:
+        out = json.loads(reader.crjson())
+    except Exception:  # noqa: BLE001 - crJSON is extra detail: the store JSON alone still gives the finding
+        log.debug("c2pa could not produce crJSON", exc_info=True)
+        return None
+    return out if isinstance(out, dict) else None
+
+
+def read_crjson(source: Path | str | bytes, media_type: str | None = None, *,
+                trust_anchor_paths: list[Path] | tuple[Path, ...] = (), allow_network: bool = False) -> dict:
+    """c2pa's crJSON of ``source`` (a path or the file's bytes), validated with the same trust lists as
+    ``verify``: the format rubric evaluators consume. ``{}`` when there are no Content Credentials.
+
+    Raises the c2pa error when the credentials cannot be read, ConfigError for bad anchors.
+    """
+    import c2pa
+
+    from ..media import sniff, sniff_path
+
+    if media_type is None:
+        media_type = (sniff_path(source) if isinstance(source, (str, Path)) else sniff(bytes(source[:64])))
+        media_type = media_type or "application/octet-stream"
+    ctx = _context(load_trust_anchors(list(trust_anchor_paths)), allow_network)
+    with (open(source, "rb") if isinstance(source, (str, Path)) else io.BytesIO(source)) as stream:
+        reader = c2pa.Reader.try_create(media_type, stream, None, ctx)
+        if reader is None:
+            return {}
+        with reader:
+            return json.loads(reader.crjson())
+
+
+def validate_store(store_bytes: bytes, *, trust_anchor_paths: list[Path] | tuple[Path, ...] = (),
+                   allow_network: bool = False) -> CredentialsFinding:
+    """Validate a bare manifest store (``application/c2pa``, as ``Builder.sign`` returns it) with c2pa's
+    Reader and the trust lists in force. The content hash cannot be checked without the asset, so c2pa
+    reports the hard binding as unverifiable; every other check (signature, chain, EKU, validity) is c2pa's."""
+    import c2pa
+
+    anchors = load_trust_anchors(list(trust_anchor_paths))
+    ctx = _context(anchors, allow_network)
+    try:
+        with c2pa.Reader("application/c2pa", io.BytesIO(store_bytes), None, ctx) as reader:
+            store = json.loads(reader.json())
+            crjson = _crjson_of(reader)
+    except c2pa.C2paError as exc:
+        return _error_finding(exc)
+    except (ValueError, RecursionError) as exc:
+        return _error_finding(exc)
+    f = finding_from_store(store, crjson=crjson)
+    identity.complete_chain(f, anchors)
+    return f
 
 
 class CredentialsAnalyser:

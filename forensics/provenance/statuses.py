@@ -125,6 +125,10 @@ STATUS_CODES: dict[str, tuple[str, str]] = {
     "forensics.manifest.unreadable": (INFO, "c2pa could not read or validate this manifest, so it proves nothing either way."),
     "forensics.manifest.remote": (INFO, "The manifest is stored remotely; it was not fetched because verification is offline (use --allow-network)."),
     "forensics.format.unsupported": (INFO, "c2pa cannot read Content Credentials in this file format, so none were checked."),
+    "forensics.trustList.interim": (INFO, "The signer chains to the interim trust list (the known-certificate list of contentcredentials.org/verify, frozen 2026-01-01), not to the official C2PA trust list: signed under the interim trust list, frozen 2026-01-01."),
+    "forensics.trustList.tsaOnly": (FAILURE, "The signer's certificate chains only to a time-stamping authority on the C2PA TSA trust list; such roots vouch for timestamps, not for who signed the content."),
+    "forensics.trustList.stale": (INFO, "A trust list in use is past its own next-update date; run `forensics trust update --allow-network`."),
+    "forensics.ingredients.truncated": (INFO, "The ingredient tree shown is cut at a fixed depth; the origin was computed over the whole history."),
     "forensics.asset.unparsable": (INFO, "c2pa could not parse the file's structure, so Content Credentials could not be checked."),
 }
 
