@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from .provenance.signals import GENAI_SIGNALS, MAYBE_GENAI_SIGNALS
+from .provenance.signals import RUBRIC as SIGNALS_RUBRIC
 from .report import (CredentialsFinding, DetectorFinding, MetadataFinding, Report, Verdict,
                      WatermarkFinding, is_ai_source_type)
 
@@ -17,11 +19,59 @@ def _short_dst(uri: str | None) -> str:
     return (uri or "").rstrip("/").rsplit("/", 1)[-1]
 
 
+TRUST_LIST_TEXT = {
+    "c2pa": "trusted: on the C2PA trust list",
+    "interim": "trusted: signed under the interim trust list, frozen 2026-01-01",
+    "local": "trusted: chains to a local trust anchor",
+}
+
+
+def _trusted_text(c: CredentialsFinding) -> str:
+    return f" ({TRUST_LIST_TEXT.get(c.trust_list or '', 'trusted')})"
+
+
 def _signer_text(c: CredentialsFinding) -> str:
     if c.signer and (c.signer.common_name or c.signer.organization):
         who = c.signer.organization or c.signer.common_name
-        return f"signed by {who}" + (" (trusted)" if c.state == "Trusted" else " (signer not on a trust list)")
-    return "signed" + (" (trusted)" if c.state == "Trusted" else "")
+        return f"signed by {who}" + (_trusted_text(c) if c.state == "Trusted" else " (signer not on a trust list)")
+    return "signed" + (_trusted_text(c) if c.state == "Trusted" else "")
+
+
+RUBRIC_CITE = f"C2PA Asset Signals rubric {SIGNALS_RUBRIC['version']}"
+
+
+def _signal_reasons(c: CredentialsFinding, ids: tuple[str, ...]) -> list[str]:
+    out = [f'{RUBRIC_CITE}: "{s["text"]}" ({s["id"]}), {_signer_text(c)}' for s in c.signals if s.get("id") in ids]
+    for h in c.history_signals:
+        if h.get("relationship") not in ("parentOf", "componentOf"):
+            continue
+        for s in h.get("signals") or []:
+            if s.get("id") in ids:
+                out.append(f'{RUBRIC_CITE}: ingredient "{h.get("title") or h.get("manifest_id")}" '
+                           f'(depth {h.get("depth")}): "{s["text"]}" ({s["id"]})')
+    return out
+
+
+def rule_signals_genai(r: Report) -> list[str]:
+    """Fully/partly GenAI media and perceptible GenAI edits, in the manifest or anywhere in its history."""
+    c = r.credentials
+    if c and c.present and c.state in ("Trusted", "Valid"):
+        return _signal_reasons(c, GENAI_SIGNALS)
+    return []
+
+
+def rule_signals_maybe_genai(r: Report) -> list[str]:
+    c = r.credentials
+    if c and c.present and c.state in ("Trusted", "Valid"):
+        return _signal_reasons(c, MAYBE_GENAI_SIGNALS)
+    return []
+
+
+def rule_trust_list_notes(r: Report) -> list[str]:
+    c = r.credentials
+    if not (c and c.present):
+        return []
+    return [s.explanation for s in c.statuses if s.code == "forensics.trustList.stale"]
 
 
 def rule_tampered(r: Report) -> list[str]:
@@ -103,13 +153,16 @@ def rule_credentials_unchecked(r: Report) -> list[str]:
     return []
 
 
-def _invalid_ingredients(nodes: list[dict], depth: int = 0) -> list[str]:
+def _invalid_ingredients(nodes: list[dict]) -> list[str]:
     out = []
-    for n in nodes or []:
+    stack = list(reversed(nodes or []))
+    while stack:  # iterative: the tree may be as deep as the provenance history
+        n = stack.pop()
+        if not isinstance(n, dict):
+            continue
         if n.get("state") == "Invalid":
             out.append(str(n.get("title") or n.get("manifest_id") or "untitled"))
-        if depth < 16:
-            out += _invalid_ingredients(n.get("ingredients") or [], depth + 1)
+        stack.extend(reversed(n.get("ingredients") or []))
     return out
 
 
@@ -142,6 +195,7 @@ class Rule:
 DEFAULT_RULES: tuple[Rule, ...] = (
     Rule("tampered", rule_tampered),
     Rule("ai-generated", rule_credentials_ai),
+    Rule("ai-generated", rule_signals_genai),
     Rule("ai-generated", rule_watermark_ai),
     Rule("authentic-credentials", rule_authentic),
     Rule("ai-generated", rule_metadata_ai),
@@ -149,6 +203,8 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule(None, rule_other_watermarks),
     Rule(None, rule_credentials_unchecked),
     Rule(None, rule_invalid_ingredients),
+    Rule(None, rule_signals_maybe_genai),
+    Rule(None, rule_trust_list_notes),
     Rule(None, rule_detector_context),
 )
 

@@ -33,8 +33,9 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 from . import apikeys, audit, detect, generate, keys, serve, sign, verify, watermark  # noqa: E402
+from . import trust  # noqa: E402
 
-for _module in (keys, apikeys, sign, verify, watermark, generate, detect, audit, serve):
+for _module in (keys, apikeys, sign, verify, watermark, generate, detect, audit, serve, trust):
     _module.register(app)
 
 

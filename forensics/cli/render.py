@@ -16,8 +16,15 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from ..provenance.signals import GENAI_SIGNALS
 from ..report import (CredentialsFinding, DetectorFinding, FramesFinding, MetadataFinding, Report,
                       WatermarkFinding, is_ai_source_type)
+
+TRUST_LIST_LABELS = {
+    "c2pa": "C2PA trust list",
+    "interim": "interim trust list (signed under the interim trust list, frozen 2026-01-01)",
+    "local": "local trust anchor (yours: keys init, --trust-anchors, $FORENSICS_TRUST_ANCHORS)",
+}
 
 LABEL_STYLES = {
     "ai-generated": "bold white on red",
@@ -79,12 +86,31 @@ def render_credentials(c: CredentialsFinding) -> Group:
     t.add_row("State", state)
     if c.recovered_from:
         t.add_row("Recovered from", T(f"{c.recovered_from} (the file itself carries no credentials)", "cyan"))
+    if c.state == "Trusted" or c.trust_list:
+        t.add_row("Trust list", Text(TRUST_LIST_LABELS.get(c.trust_list or "", "trusted (list not reported)"),
+                                     style="bold yellow" if c.trust_list == "interim" else "green"))
     if c.signer:
         who = " / ".join(x for x in (c.signer.organization, c.signer.common_name) if x) or "unknown"
         signer = T(who)
+        if c.signer.country:
+            signer.append(f"  ({safe(c.signer.country, 8)})")
         if c.signer.issuer:
             signer.append(f"  issued by {safe(c.signer.issuer)}", style="dim")
         t.add_row("Signer", signer)
+        if c.signer.not_before or c.signer.not_after:
+            t.add_row("Certificate", T(f"valid {c.signer.not_before or '?'} → {c.signer.not_after or '?'}", "dim"))
+        for link in c.signer.chain[1:]:
+            t.add_row("  chain", T(f"{link.get('subject')} (from the {link.get('source')})", "dim"))
+    for ident in c.identities:
+        actor = ident.get("named_actor") or {}
+        who = " / ".join(x for x in (actor.get("organization"), actor.get("common_name")) if x)
+        line = T(who or "identity assertion")
+        line.append(f"  {safe(ident.get('sig_type') or '', 60)}", style="dim")
+        for vi in ident.get("verified_identities") or []:
+            line.append("  verified: ")
+            line.append(safe(" ".join(str(x) for x in (vi.get("name"), vi.get("username"), vi.get("provider"),
+                                                     vi.get("uri")) if x), 200))
+        t.add_row("Identity (CAWG)", line)
     if c.claim_generator:
         t.add_row("Claim generator", T(c.claim_generator))
     if c.state is not None or c.signed_at:
@@ -95,6 +121,15 @@ def render_credentials(c: CredentialsFinding) -> Group:
         t.add_row("Source type", _dst_text(c.digital_source_type))
     if c.actions:
         t.add_row("Actions", T(", ".join(c.actions)))
+    if c.signals:
+        sig = Text()
+        for i, x in enumerate(c.signals):
+            if i:
+                sig.append("\n")
+            genai = x.get("id") in GENAI_SIGNALS
+            sig.append_text(T(x.get("text"), "bold red" if genai else ""))
+            sig.append(f"  {safe(x.get('id'), 80)}", style="dim")
+        t.add_row("Signals", sig)
     if c.manifest_id:
         t.add_row("Manifest", T(c.manifest_id, "dim"))
     if c.remote:

@@ -49,12 +49,17 @@ def register(app: typer.Typer) -> None:
         fail_on: Optional[str] = typer.Option(None, "--fail-on", metavar="LIST",
                                               help="Exit 1 if a verdict matches: synthetic (ai-generated, likely-synthetic), "
                                                    "invalid (tampered), or any verdict label; comma-separated."),
+        crjson: bool = typer.Option(False, "--crjson",
+                                    help="Print c2pa's crJSON instead of the report: a JSON array, one entry per input "
+                                         "({} when a file has no credentials, {\"path\", \"error\"} when it cannot be read)."),
     ):
         """Where did this come from, and did a machine make it?
 
         Exit codes: 0 every input processed, 1 a --fail-on verdict matched, 2 usage error or an input failed.
         """
         fail_labels = parse_fail_on(fail_on)
+        if crjson:
+            raise typer.Exit(run_crjson(paths, trust_anchors=trust_anchors, allow_network=allow_network))
         code = run_verify(paths, json_out=json_out, trust_anchors=trust_anchors, registry=registry,
                           detector=not no_detector, allow_network=allow_network, fail_labels=fail_labels)
         raise typer.Exit(code)
@@ -62,6 +67,42 @@ def register(app: typer.Typer) -> None:
 
 def _err(message: str) -> None:
     typer.echo(f"forensics verify: {message}", err=True)
+
+
+def run_crjson(paths: list[str], *, trust_anchors: list[str] | None = None, allow_network: bool = False) -> int:
+    """`verify --crjson`: c2pa's crJSON per input, validated with the same trust lists as the report."""
+    import json
+    import sys
+
+    from ..config import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, trust_anchor_paths
+    from ..errors import ForensicsError, MediaError
+    from ..media import Media
+    from ..provenance.credentials import load_trust_anchors, read_crjson
+
+    try:
+        anchor_paths = trust_anchor_paths(trust_anchors or [])
+        load_trust_anchors(anchor_paths)
+    except ForensicsError as exc:
+        _err(exc.message)
+        return 2
+    out: list[dict] = []
+    failed = False
+    for p in paths:
+        try:
+            media = Media.open(p, max_bytes=DEFAULT_MAX_BYTES, max_pixels=DEFAULT_MAX_PIXELS)
+            out.append(read_crjson(media.path, media.media_type, trust_anchor_paths=anchor_paths,
+                                   allow_network=allow_network))
+        except MediaError as exc:
+            out.append({"path": p, "error": {"code": exc.code, "message": exc.message}})
+            failed = True
+        except Exception as exc:  # c2pa cannot read this file's credentials: an error entry, the others go on
+            if os.environ.get("FORENSICS_DEBUG"):
+                raise
+            out.append({"path": p, "error": {"code": "unreadable_credentials",
+                                             "message": f"{type(exc).__name__}: {exc}"}})
+            failed = True
+    sys.stdout.write(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
+    return 2 if failed else 0
 
 
 def run_verify(paths: list[str], *, json_out: bool = False, trust_anchors: list[str] | None = None,

@@ -100,7 +100,7 @@ def _context(trust_anchors_pem: str, allow_network: bool):
     """A c2pa Context per (anchors, network) pair, built once; Contexts are read-only once built."""
     import c2pa
 
-    lists = tuple((tl.name, tl.origin, tl.issued) for tl in trustlists.default_lists())
+    lists = tuple(tl.fingerprint for tl in trustlists.default_lists())
     key = (hashlib.sha256(trust_anchors_pem.encode()).hexdigest(), allow_network, lists)
     with _contexts_lock:
         ctx = _contexts.get(key)
@@ -257,9 +257,9 @@ def _ingredient_tree(store: dict, active: dict, active_id: str | None) -> tuple[
                 continue
             node, sub = _ingredient_node(store, ing, _delta_for(ing, deltas) if depth == 0 else None)
             flat.append({"node": node, "depth": depth + 1, "parent": parent, "manifest": sub})
-            if siblings is not None and depth < TREE_DEPTH:
+            if siblings is not None:
                 siblings.append(node)
-            elif siblings is not None and truncated_at is None:
+            elif truncated_at is None:
                 truncated_at = depth
             mid = node["manifest_id"]
             if sub is not None and mid not in expanded:

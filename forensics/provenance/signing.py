@@ -76,6 +76,9 @@ class SignedAsset:
     data: bytes
     manifest_id: str
     manifest_json: dict  # the manifest store of the signed asset, as c2pa's Reader.json() gives it
+    # the binary manifest store (application/c2pa) that Builder.sign returned: what the repository keeps so
+    # recovered credentials are re-validated by c2pa itself
+    manifest_store_bytes: bytes | None = field(default=None, repr=False)
 
     @property
     def manifest(self) -> dict:
@@ -119,12 +122,18 @@ def _declares_source(actions: list[dict] | None, digital_source_type: str | None
 
 def manifest_definition(*, title: str | None, actions: list[dict] | None, digital_source_type: str | None,
                         assertions: list[dict] | None, has_parent: bool,
-                        claim_generator: str | None) -> dict[str, Any]:
-    """The JSON manifest definition handed to c2pa's Builder (exposed for tests and callers)."""
+                        claim_generator: str | None, all_actions_included: bool = False) -> dict[str, Any]:
+    """The JSON manifest definition handed to c2pa's Builder (exposed for tests and callers).
+
+    ``all_actions_included``: the caller vouches that the actions list is complete (C2PA
+    ``allActionsIncluded``); without it the Asset Signals rubric reports the actions as ambiguous.
+    """
+    actions_data: dict[str, Any] = {"actions": _actions(actions, digital_source_type, has_parent)}
+    if all_actions_included:
+        actions_data["allActionsIncluded"] = True
     definition: dict[str, Any] = {
         "claim_generator_info": _claim_generator_info(claim_generator),
-        "assertions": [{"label": "c2pa.actions",
-                        "data": {"actions": _actions(actions, digital_source_type, has_parent)}}],
+        "assertions": [{"label": "c2pa.actions", "data": actions_data}],
     }
     if title:
         definition["title"] = title
@@ -144,7 +153,9 @@ def _context(thumbnail: bool):
 
     # Signing must not depend on the reader's trust list (trust is judged when verifying), but c2pa's
     # post-sign check must accept the same signer EKUs as our reader (documentSigning included).
-    return c2pa.Context.from_dict({"builder": {"thumbnail": {"enabled": bool(thumbnail)}},
+    # the actions assertion is written by this tool, so it is a created (not a gathered) assertion
+    return c2pa.Context.from_dict({"builder": {"thumbnail": {"enabled": bool(thumbnail)},
+                                               "created_assertion_labels": ["c2pa.actions"]},
                                    "trust": {"trust_config": "\n".join(ALLOWED_EKUS) + "\n"},
                                    "verify": {"verify_trust": False, "remote_manifest_fetch": False}})
 
@@ -162,7 +173,8 @@ def sign_bytes(data: bytes, media_type: str, *, identity: SigningIdentity, title
                actions: list[dict] | None = None, digital_source_type: str | None = None,
                assertions: list[dict] | None = None, parent: bytes | Path | None = None,
                parent_media_type: str | None = None, thumbnail: bool = False,
-               claim_generator: str | None = None, parent_title: str | None = None) -> SignedAsset:
+               claim_generator: str | None = None, parent_title: str | None = None,
+               all_actions_included: bool = False) -> SignedAsset:
     """Sign ``data`` (an image or video of ``media_type``) and return the signed bytes and its manifest.
 
     ``parent``: the asset this one was made from; recorded as the parent ingredient (its own credentials,
@@ -186,7 +198,7 @@ def sign_bytes(data: bytes, media_type: str, *, identity: SigningIdentity, title
             raise Unsupported("cannot tell the parent ingredient's media type; pass parent_media_type")
     definition = manifest_definition(title=title, actions=actions, digital_source_type=digital_source_type,
                                      assertions=assertions, has_parent=parent_bytes is not None,
-                                     claim_generator=claim_generator)
+                                     claim_generator=claim_generator, all_actions_included=all_actions_included)
     signer = identity._signer()
     out = io.BytesIO()
     try:
@@ -195,7 +207,7 @@ def sign_bytes(data: bytes, media_type: str, *, identity: SigningIdentity, title
                 ingredient = {"relationship": "parentOf", "title": parent_title or title or "parent",
                               "label": PARENT_LABEL}
                 builder.add_ingredient(ingredient, parent_media_type, io.BytesIO(parent_bytes))
-            builder.sign(signer, media_type, io.BytesIO(data), out)
+            store_bytes = builder.sign(signer, media_type, io.BytesIO(data), out)
     except c2pa.C2paError as exc:
         raise CredentialsError(f"signing failed: {exc}") from None
     finally:
@@ -205,7 +217,8 @@ def sign_bytes(data: bytes, media_type: str, *, identity: SigningIdentity, title
         manifest_id, store = _read_store(signed, media_type)
     except c2pa.C2paError as exc:  # pragma: no cover - c2pa wrote something it cannot read back
         raise CredentialsError(f"signed output cannot be read back: {exc}") from None
-    return SignedAsset(signed, manifest_id, store)
+    return SignedAsset(signed, manifest_id, store,
+                       bytes(store_bytes) if isinstance(store_bytes, (bytes, bytearray)) else None)
 
 
 def sign_file(src: str | Path, dst: str | Path, **kwargs) -> SignedAsset:

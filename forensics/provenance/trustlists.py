@@ -19,6 +19,7 @@ import re
 import textwrap
 import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
 
@@ -94,6 +95,10 @@ class TrustList:
     frozen: str | None = None
     origin: str = "shipped"  # shipped | updated | user
     paths: tuple[str, ...] = field(default_factory=tuple)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        return hashlib.sha256((self.name + self.anchors_pem + "|" + self.allowed_pem).encode()).hexdigest()
 
     @property
     def uri(self) -> str:
@@ -370,8 +375,10 @@ def remove_local(sha256_hex: str, bundle: Path | None = None) -> int:
     except ValueError:
         raise ConfigError(f"{bundle} is not a PEM certificate bundle; fix or delete it") from None
     keep = [c for c in certs if hashlib.sha256(c.public_bytes(Encoding.DER)).hexdigest() != want]
-    if len(keep) != len(certs):
+    if keep and len(keep) != len(certs):
         bundle.write_bytes(b"".join(c.public_bytes(Encoding.PEM) for c in keep))
+    elif not keep:
+        bundle.unlink()  # an empty bundle is not a PEM file: no local anchors at all
     return len(certs) - len(keep)
 
 
