@@ -42,11 +42,11 @@ def _jpeg_copy(data: bytes, quality: int = 85) -> bytes:
     return buf.getvalue()
 
 
-def _publish(rgb: np.ndarray, *, mark: bool = True):
+def _publish(rgb: np.ndarray, *, mark: bool = True, legacy: bool = False, identity=None):
     """Mark (optionally), sign and store like the generator does. Returns (signed asset, payload hex)."""
     payload = secrets.token_bytes(wm.PAYLOAD_BYTES)
     pixels = wm.embed(rgb, payload) if mark else rgb
-    identity = SigningIdentity.default()
+    identity = identity or SigningIdentity.default()
     signed = sign_bytes(_png(pixels), "image/png", identity=identity, digital_source_type=TRAINED,
                         actions=[{"action": "c2pa.created"}, {"action": "c2pa.watermarked"}],
                         assertions=[soft_binding_assertion(payload)])
@@ -55,7 +55,8 @@ def _publish(rgb: np.ndarray, *, mark: bool = True):
                                watermark_scheme=wm.DEFAULT_SCHEME, watermark_value=payload.hex(),
                                phash=fingerprint(pixels), media_type="image/png",
                                validation_state=creds["state"], credentials=creds,
-                               signer_chain_pem=identity.cert_chain_pem)
+                               signer_chain_pem=identity.cert_chain_pem,
+                               manifest_store_bytes=None if legacy else signed.manifest_store_bytes)
     return signed, payload.hex()
 
 
@@ -176,3 +177,84 @@ def test_recovery_path_does_not_import_torch(pki, tmp_path):
             "print(r.credentials.recovered_from, 'torch' in sys.modules, 'diffusers' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.split() == ["watermark", "False", "False"], out.stderr[-2000:]
+
+
+# --- issue 13 finding 15: c2pa re-validates recovered manifests from the stored store bytes ---------------
+
+def test_recovered_manifest_is_revalidated_by_c2pa_from_the_stored_bytes(pki, tmp_path):
+    from forensics.provenance.repository import ManifestRepository
+
+    signed, _ = _publish(_smooth_image(10))
+    rec = ManifestRepository().get(signed.manifest_id)
+    assert rec.manifest_store_bytes == signed.manifest_store_bytes and rec.manifest_store_bytes[4:8] == b"jumb"
+    copy = tmp_path / "copy.jpg"
+    copy.write_bytes(_jpeg_copy(signed.data))
+    c = _verify(copy).credentials
+    assert c.state == "Trusted" and c.trust_list == "local"
+    assert any(s.code == "forensics.trust.rechecked" and "re-validated by c2pa" in s.explanation for s in c.statuses)
+    assert {"id": "inception:signal_fullyGenAIMedia", "text": "Contains Fully GenAI Media"} in c.signals
+
+
+def test_a_non_ca_issuer_is_not_trusted_on_recovery(forensics_home, tmp_path):
+    """The hand-written issuer+dates check accepted a chain whose 'intermediate' is not a CA."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from forensics.provenance import keys
+
+    pki = init_pki()  # its root is the local trust anchor
+
+    from cryptography.hazmat.primitives import serialization
+
+    root_key = serialization.load_pem_private_key(
+        b"".join(l for l in (pki.directory / keys.ROOT_KEY).read_bytes().splitlines(True) if not l.startswith(b"#")), None)
+    root = x509.load_pem_x509_certificate(pki.root_cert.read_bytes().split(b"\n", 2)[2])
+    bad_int_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    bad_int = keys._cert("not a CA", bad_int_key, root.subject, root_key, ca=False, path_len=None, days=30,
+                         issuer_ski=root.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value)
+    leaf = keys._cert("signer under a non-CA", leaf_key, bad_int.subject, bad_int_key, ca=False, path_len=None,
+                      days=30, leaf=True,
+                      issuer_ski=bad_int.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value)
+    ident = SigningIdentity(keys._pem(leaf) + keys._pem(bad_int), keys._key_pem(leaf_key))
+    signed, _ = _publish(_smooth_image(11), identity=ident)
+    copy = tmp_path / "copy.jpg"
+    copy.write_bytes(_jpeg_copy(signed.data))
+    c = _verify(copy).credentials
+    assert c.recovered_from == "watermark" and c.state in ("Valid", "Invalid"), [s.code for s in c.statuses]
+    assert any(s.code.startswith("signingCredential.") for s in c.failures), [s.code for s in c.statuses]
+
+
+def test_records_without_store_bytes_still_recover_but_are_not_trusted(pki, tmp_path):
+    signed, _ = _publish(_smooth_image(12), legacy=True)
+    copy = tmp_path / "copy.jpg"
+    copy.write_bytes(_jpeg_copy(signed.data))
+    rep = _verify(copy)
+    c = rep.credentials
+    assert c.recovered_from == "watermark" and c.state == "Valid" and c.digital_source_type == TRAINED
+    assert any(s.code == "forensics.trust.notRechecked" for s in c.statuses)
+    assert rep.verdict.label == "ai-generated"
+
+
+def test_repository_created_before_revision_0003_keeps_working(forensics_home, tmp_path):
+    import sqlalchemy as sa
+
+    from forensics.provenance.repository import ManifestRepository
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    eng = sa.create_engine(url)
+    with eng.begin() as conn:  # the 0002 table, without the bytes column
+        conn.execute(sa.text("CREATE TABLE manifests (manifest_id VARCHAR(200) PRIMARY KEY, created_at DATETIME, "
+                             "media_type VARCHAR(100), watermark_scheme VARCHAR(100), watermark_value VARCHAR(200), "
+                             "phash VARCHAR(16), b0 INTEGER, b1 INTEGER, b2 INTEGER, b3 INTEGER, b4 INTEGER, "
+                             "b5 INTEGER, b6 INTEGER, b7 INTEGER, validation_state VARCHAR(20), manifest_store TEXT, "
+                             "credentials TEXT, signer_chain_pem TEXT)"))
+        conn.execute(sa.text("INSERT INTO manifests (manifest_id, created_at, manifest_store, watermark_scheme, "
+                             "watermark_value) VALUES ('urn:old', '2026-11-01 00:00:00', '{}', 'fsw-v1', 'ab')"))
+    eng.dispose()
+    ro = ManifestRepository.existing(url)  # the verify path: read-only, no schema change
+    assert ro.get("urn:old").manifest_store_bytes is None and ro.by_watermark("fsw-v1", "ab") is not None
+    rw = ManifestRepository(url)  # a writer adds the column
+    rw.store(manifest_id="urn:new", manifest_store={}, manifest_store_bytes=b"\x00\x00\x00\x10jumb")
+    assert rw.get("urn:new").manifest_store_bytes.endswith(b"jumb") and rw.get("urn:old") is not None

@@ -461,7 +461,8 @@ class Generator:
         repo.store(manifest_id=signed.manifest_id, manifest_store=signed.manifest_json,
                    watermark_scheme=wm.DEFAULT_SCHEME, watermark_value=payload.hex(),
                    phash=fingerprint(marked), media_type=media_type, validation_state=credentials["state"],
-                   credentials=credentials, signer_chain_pem=identity.cert_chain_pem)
+                   credentials=credentials, signer_chain_pem=identity.cert_chain_pem,
+                   manifest_store_bytes=signed.manifest_store_bytes)
         timings["store"] = (time.perf_counter() - t) * 1000
         return GeneratedImage(data=signed.data, media_type=media_type, manifest_id=signed.manifest_id,
                               watermark=payload.hex(), seed=seed, width=settings["width"],

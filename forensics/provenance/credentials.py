@@ -312,9 +312,18 @@ def _trust_statuses(f: CredentialsFinding, trust_uri: str | None) -> None:
                                      "not known here. Run `forensics trust update --allow-network`.", INFO))
 
 
-def finding_from_store(store: dict, *, remote: bool = False, crjson: dict | None = None) -> CredentialsFinding:
+# hard-binding results: about the asset's bytes, so meaningless for a bare manifest store
+HARD_BINDING_CODES = ("assertion.dataHash", "assertion.bmffHash", "assertion.boxesHash", "assertion.collectionHash")
+
+
+def finding_from_store(store: dict, *, remote: bool = False, crjson: dict | None = None,
+                       without_hard_binding: bool = False) -> CredentialsFinding:
     """Build the typed finding from a manifest store JSON (c2pa ``Reader.json()``) and, when available, the
-    same store's crJSON (``Reader.crjson()``: signals, signer certificate details, CAWG identities)."""
+    same store's crJSON (``Reader.crjson()``: signals, signer certificate details, CAWG identities).
+
+    ``without_hard_binding``: the store was validated without its asset (``application/c2pa``), so the
+    content-hash results are dropped and the state is judged from everything else c2pa checked.
+    """
     from . import signals
 
     active_id = store.get("active_manifest")
@@ -324,8 +333,14 @@ def finding_from_store(store: dict, *, remote: bool = False, crjson: dict | None
     if not statuses and store.get("validation_status"):  # older c2pa output: failures only
         statuses = [explain(s["code"], FAILURE, s.get("explanation"), s.get("url"))
                     for s in store["validation_status"] if isinstance(s, dict) and s.get("code")]
+    c2pa_state = store.get("validation_state")
+    if without_hard_binding:
+        statuses = [s for s in statuses if not s.code.startswith(HARD_BINDING_CODES)]
+        trusted = any(s.code == "signingCredential.trusted" and s.kind == "success" and not s.explanation.startswith("[")
+                      for s in statuses)
+        c2pa_state = "Trusted" if trusted else "Valid"  # judge_state still lowers it for any failure left
     failures = [s.code for s in statuses if s.kind == FAILURE]
-    f = CredentialsFinding(present=True, state=judge_state(store.get("validation_state"), failures),
+    f = CredentialsFinding(present=True, state=judge_state(c2pa_state, failures),
                            statuses=statuses, manifest_id=active_id, remote=remote, manifest_store=store,
                            crjson=crjson)
     _trust_statuses(f, (store.get("validation_results") or {}).get("trustListUri"))
@@ -457,7 +472,7 @@ def validate_store(store_bytes: bytes, *, trust_anchor_paths: list[Path] | tuple
         return _error_finding(exc)
     except (ValueError, RecursionError) as exc:
         return _error_finding(exc)
-    f = finding_from_store(store, crjson=crjson)
+    f = finding_from_store(store, crjson=crjson, without_hard_binding=True)
     identity.complete_chain(f, anchors)
     return f
 

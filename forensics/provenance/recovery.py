@@ -6,12 +6,11 @@ perceptual hash is (near-duplicate search). The stored manifest becomes the file
 ``recovered_from`` and with informational statuses that say what could *not* be checked: the manifest's
 hard binding (content hash) belongs to the original file, not to this copy.
 
-Trust is re-checked against the trust anchors in force now when the signer's certificate chain was stored.
-Torch-free.
+Trust is re-validated by c2pa's Reader from the stored binary manifest store (application/c2pa) with the
+trust lists in force now. Torch-free.
 """
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -108,7 +107,7 @@ def _ordered(detections):
 
 def recovered_finding(rec: "ManifestRecord", via: str, why: str, options: VerifyOptions) -> CredentialsFinding:
     """A credentials finding built from a stored manifest, honest about what was and was not checked."""
-    f = _from_stored(rec)
+    f, trust_status = _validated(rec, options)
     f.present = True
     f.recovered_from = via
     f.manifest_id = rec.manifest_id
@@ -117,11 +116,35 @@ def recovered_finding(rec: "ManifestRecord", via: str, why: str, options: Verify
     f.statuses.insert(0, Status(RECOVERED, why, "informational"))
     f.statuses.insert(1, Status(HASH_UNCHECKED, "the manifest's content hash binds the original file; it could "
                                 "not be checked against this copy (metadata stripped or re-encoded)", "informational"))
-    f.state = rec.validation_state
-    if f.state in ("Trusted", "Valid"):
-        f.state, status = _recheck_trust(rec, f.signed_at, options)
-        f.statuses.append(status)
+    f.statuses.append(trust_status)
     return f
+
+
+def _validated(rec: "ManifestRecord", options: VerifyOptions) -> tuple[CredentialsFinding, Status]:
+    """The stored manifest, validated now. With the stored manifest store bytes, c2pa's Reader re-validates
+    it (signature, certificate chain, basic constraints, key usage, EKU, validity, the trust lists in force);
+    the content hash is the one thing it cannot check without the original file. Records stored before the
+    bytes were kept are never shown as Trusted: their trust cannot be re-validated."""
+    if rec.manifest_store_bytes:
+        from .credentials import validate_store
+
+        f = validate_store(rec.manifest_store_bytes,
+                           trust_anchor_paths=config.trust_anchor_paths(options.trust_anchors),
+                           allow_network=options.allow_network)
+        if f.state is None:
+            return f, Status(TRUST_NOT_RECHECKED, "c2pa could not re-validate the stored manifest store",
+                             "informational")
+        return f, Status(TRUST_RECHECKED, "the stored manifest store was re-validated by c2pa now: signature, "
+                         "certificate chain and the trust lists in force"
+                         + (f" (signer on the {f.trust_list} list)" if f.trust_list else ""), "informational")
+    f = _from_stored(rec)
+    f.state = rec.validation_state
+    f.trust_list = None
+    if f.state == "Trusted":
+        f.state = "Valid"
+    return f, Status(TRUST_NOT_RECHECKED, f"stored without its manifest store bytes, so c2pa cannot re-validate "
+                     f"it; judged {rec.validation_state} when it was stored, shown as at most Valid",
+                     "informational")
 
 
 def _from_stored(rec: "ManifestRecord") -> CredentialsFinding:
@@ -137,70 +160,3 @@ def _from_stored(rec: "ManifestRecord") -> CredentialsFinding:
     from .credentials import finding_from_store
 
     return finding_from_store(rec.manifest_store)
-
-
-def _anchor_certs(options: VerifyOptions) -> list:
-    from cryptography import x509
-
-    out = []
-    for p in config.trust_anchor_paths(options.trust_anchors):
-        try:
-            out.extend(x509.load_pem_x509_certificates(Path(p).read_bytes()))
-        except (OSError, ValueError):
-            log.debug("trust anchors %s unreadable; skipped", p)
-    return out
-
-
-def _parse_time(value: str | None) -> dt.datetime | None:
-    if not value:
-        return None
-    try:
-        t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
-
-
-def _recheck_trust(rec: "ManifestRecord", signed_at: str | None, options: VerifyOptions) -> tuple[str, Status]:
-    """Does the stored signer chain still lead to a trust anchor in force now? -> (state, status).
-
-    The claim signature itself was validated when the manifest was stored (its state then was Trusted or
-    Valid); this re-check covers the trust decision, which depends on the verifier's anchors.
-    """
-    if not rec.signer_chain_pem:
-        return rec.validation_state or "Valid", Status(
-            TRUST_NOT_RECHECKED, f"trust as judged when the manifest was stored ({rec.validation_state}); "
-            "no certificate chain was stored to re-check it", "informational")
-    from cryptography import x509
-
-    try:
-        chain = x509.load_pem_x509_certificates(rec.signer_chain_pem.encode())
-    except ValueError:
-        return "Valid", Status(TRUST_NOT_RECHECKED, "the stored certificate chain cannot be parsed", "informational")
-    when = _parse_time(signed_at) or rec.created_at
-    if when is not None and when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    try:
-        for cert, issuer in zip(chain, chain[1:]):
-            cert.verify_directly_issued_by(issuer)
-        if when is not None:
-            for cert in chain:
-                if not (cert.not_valid_before_utc <= when <= cert.not_valid_after_utc):
-                    raise ValueError(f"certificate {cert.subject.rfc4514_string()} was not valid at signing time")
-    except (ValueError, TypeError, Exception) as exc:  # InvalidSignature is not a ValueError
-        return "Valid", Status("signingCredential.untrusted", f"stored certificate chain does not verify: {exc}",
-                               "informational")
-    top = chain[-1]
-    for anchor in _anchor_certs(options):
-        if anchor == top:
-            return "Trusted", Status(TRUST_RECHECKED, "signer chain re-checked: it is a current trust anchor",
-                                     "informational")
-        if anchor.subject == top.issuer:
-            try:
-                top.verify_directly_issued_by(anchor)
-            except Exception:  # noqa: BLE001 - a same-named anchor with another key is simply not this issuer
-                continue
-            return "Trusted", Status(TRUST_RECHECKED, "signer chain re-checked against the current trust anchors: "
-                                     f"issued under {anchor.subject.rfc4514_string()}", "informational")
-    return "Valid", Status("signingCredential.untrusted", "signer chain re-checked: it does not lead to any trust "
-                           "anchor in force now (signature was valid when stored)", "informational")

@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import DateTime, Index, Integer, String, Text, UniqueConstraint, inspect, or_, select
+from sqlalchemy import DateTime, Index, Integer, LargeBinary, String, Text, UniqueConstraint, inspect, or_, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -52,6 +52,9 @@ class ManifestRow(Base):
     manifest_store: Mapped[str] = mapped_column(Text)  # c2pa Reader JSON of the signed asset
     credentials: Mapped[str | None] = mapped_column(Text)  # CredentialsFinding JSON at signing time
     signer_chain_pem: Mapped[str | None] = mapped_column(Text)  # lets recovery re-check trust later
+    # the binary manifest store (application/c2pa) Builder.sign returned: recovery re-validates it with
+    # c2pa's Reader, and /manifests/{id} serves it. NULL for records stored before it was kept.
+    manifest_store_c2pa: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
 
     __table_args__ = (
         UniqueConstraint("watermark_scheme", "watermark_value", name="uq_manifests_watermark"),
@@ -73,6 +76,7 @@ class ManifestRecord:
     manifest_store: dict
     credentials: dict | None = None
     signer_chain_pem: str | None = None
+    manifest_store_bytes: bytes | None = None  # application/c2pa; None for older records
     distance: int | None = None  # set by by_fingerprint
     extra: dict = field(default_factory=dict)
 
@@ -83,7 +87,14 @@ class ManifestRecord:
         return (store.get("manifests") or {}).get(store.get("active_manifest") or self.manifest_id, {})
 
     @classmethod
-    def _from_row(cls, row: ManifestRow) -> "ManifestRecord":
+    def _from_row(cls, row: ManifestRow, with_bytes: bool = True) -> "ManifestRecord":
+        rec = cls._from_row_json(row)
+        if with_bytes:
+            rec.manifest_store_bytes = row.manifest_store_c2pa
+        return rec
+
+    @classmethod
+    def _from_row_json(cls, row: ManifestRow) -> "ManifestRecord":
         return cls(manifest_id=row.manifest_id, created_at=row.created_at, media_type=row.media_type,
                    watermark_scheme=row.watermark_scheme, watermark_value=row.watermark_value,
                    phash=row.phash, validation_state=row.validation_state,
@@ -143,6 +154,7 @@ class ManifestRepository:
         self._session = session_factory(self.url)
         if create:
             self._ensure_schema()
+        self._has_store_bytes = self._column_exists("manifest_store_c2pa")
 
     @classmethod
     def existing(cls, url: str | None = None) -> "ManifestRepository | None":
@@ -164,14 +176,27 @@ class ManifestRepository:
     def _ensure_schema(self) -> None:
         try:
             Base.metadata.create_all(self._engine, tables=[ManifestRow.__table__], checkfirst=True)
+            if not self._column_exists("manifest_store_c2pa"):  # a repository made before revision 0003
+                from sqlalchemy import text
+
+                with self._engine.begin() as conn:
+                    conn.execute(text("ALTER TABLE manifests ADD COLUMN manifest_store_c2pa "
+                                      + LargeBinary().compile(dialect=self._engine.dialect)))
         except SQLAlchemyError as exc:
             raise ConfigError(f"cannot create the manifest repository {self.url}: {exc}") from None
+
+    def _column_exists(self, name: str) -> bool:
+        try:
+            return name in {c["name"] for c in inspect(self._engine).get_columns(ManifestRow.__tablename__)}
+        except SQLAlchemyError:
+            return False
 
     # -- writing ----------------------------------------------------------------------------
     def store(self, *, manifest_id: str, manifest_store: dict, watermark_scheme: str | None = None,
               watermark_value: str | None = None, phash: str | None = None, media_type: str | None = None,
               validation_state: str | None = None, credentials: dict | None = None,
-              signer_chain_pem: str | bytes | None = None) -> ManifestRecord:
+              signer_chain_pem: str | bytes | None = None,
+              manifest_store_bytes: bytes | None = None) -> ManifestRecord:
         """Insert one manifest. Raises ConfigError if the ID or the watermark value is already taken."""
         value = _norm_hex(watermark_value) if watermark_value else None
         bands = _bands(phash) if phash else [None] * BANDS
@@ -184,19 +209,26 @@ class ManifestRepository:
                           credentials=json.dumps(credentials) if credentials is not None else None,
                           signer_chain_pem=signer_chain_pem,
                           **{f"b{i}": b for i, b in enumerate(bands)})
+        if manifest_store_bytes is not None:
+            if not self._has_store_bytes:
+                raise ConfigError(f"the manifest repository {self.url} predates stored manifest bytes; "
+                                  "run the migrations (revision 0003) or open it for writing once")
+            row.manifest_store_c2pa = bytes(manifest_store_bytes)
         try:
             with self._session.begin() as s:
                 s.add(row)
         except IntegrityError:
             raise ConfigError(f"manifest {manifest_id} or watermark {watermark_scheme}:{value} is already "
                               "in the repository") from None
-        return ManifestRecord._from_row(row)
+        rec = ManifestRecord._from_row_json(row)
+        rec.manifest_store_bytes = row.__dict__.get("manifest_store_c2pa")
+        return rec
 
     # -- reading ----------------------------------------------------------------------------
     def get(self, manifest_id: str) -> ManifestRecord | None:
         with self._session() as s:
             row = s.get(ManifestRow, manifest_id)
-            return ManifestRecord._from_row(row) if row else None
+            return ManifestRecord._from_row(row, self._has_store_bytes) if row else None
 
     def by_watermark(self, scheme: str, value_hex: str) -> ManifestRecord | None:
         try:
@@ -206,7 +238,7 @@ class ManifestRepository:
         with self._session() as s:
             row = s.scalars(select(ManifestRow).where(ManifestRow.watermark_scheme == scheme,
                                                       ManifestRow.watermark_value == value)).first()
-            return ManifestRecord._from_row(row) if row else None
+            return ManifestRecord._from_row(row, self._has_store_bytes) if row else None
 
     def watermark_taken(self, scheme: str, value_hex: str) -> bool:
         return self.by_watermark(scheme, value_hex) is not None
@@ -239,7 +271,7 @@ class ManifestRepository:
                 select(ManifestRow).where(ManifestRow.manifest_id.in_([m for _, _, m in near])))}
             out: list[ManifestRecord] = []
             for d, _, mid in near:
-                rec = ManifestRecord._from_row(rows[mid])
+                rec = ManifestRecord._from_row(rows[mid], self._has_store_bytes)
                 rec.distance = d
                 out.append(rec)
         return out

@@ -310,12 +310,25 @@ def create_app(settings: ServiceSettings | None = None, *, generator: Any = None
 
     resolver = Resolver(settings.resolved_registry_url())
 
+    from .resolve import C2PA_MEDIA_TYPE, prefers_c2pa
+
+    def _manifest_answer(rec, request: Request, *, default_binary: bool, active_only: bool = False):
+        """The binary manifest store (application/c2pa) or the JSON form, by the Accept header."""
+        binary = prefers_c2pa(request.headers.get("accept"), default=default_binary)
+        if binary and rec.manifest_store_bytes:
+            return Response(rec.manifest_store_bytes, media_type=C2PA_MEDIA_TYPE, headers={"Vary": "Accept"})
+        accept = (request.headers.get("accept") or "").lower()
+        if binary and C2PA_MEDIA_TYPE in accept and "json" not in accept and "*/*" not in accept:
+            raise HTTPException(406, "this manifest was stored before its binary store was kept; "
+                                     "ask for application/json")
+        return JSONResponse(rec.manifest if active_only else rec.manifest_store, headers={"Vary": "Accept"})
+
     @app.get("/v1/manifests/{manifest_id}", tags=["manifests"])
-    async def get_manifest(manifest_id: str, _key: KeyInfo | None = Depends(resolve_access)):
+    async def get_manifest(manifest_id: str, request: Request, _key: KeyInfo | None = Depends(resolve_access)):
         rec = await run_in_threadpool(resolver.get, manifest_id)
         if rec is None:
             raise HTTPException(404, "no manifest with this ID in the repository")
-        return JSONResponse(rec.manifest_store)
+        return _manifest_answer(rec, request, default_binary=False)
 
     @app.get("/services/supportedAlgorithms", tags=["soft binding resolution"])
     async def supported_algorithms(_key: KeyInfo | None = Depends(resolve_access)):
@@ -368,14 +381,16 @@ def create_app(settings: ServiceSettings | None = None, *, generator: Any = None
             upload.discard()
 
     @app.get("/manifests/{manifest_id}", tags=["soft binding resolution"])
-    async def soft_binding_manifest(manifest_id: str, return_active: bool = Query(False, alias="returnActiveManifest"),
+    async def soft_binding_manifest(manifest_id: str, request: Request,
+                                    return_active: bool = Query(False, alias="returnActiveManifest"),
                                     _key: KeyInfo | None = Depends(resolve_access)):
         rec = await run_in_threadpool(resolver.get, manifest_id)
         if rec is None:
             raise HTTPException(404, "C2PA Manifest Id not found")
-        # The repository keeps the manifest store as c2pa's JSON report, not the binary JUMBF store,
-        # so this answers application/json (see docs/service.md).
-        return JSONResponse(rec.manifest if return_active else rec.manifest_store)
+        # application/c2pa by default, as the Soft Binding Resolution API specifies; the binary answer is
+        # always the whole store (it contains the active manifest); JSON on Accept: application/json.
+        # Records stored before the binary store was kept answer JSON.
+        return _manifest_answer(rec, request, default_binary=True, active_only=return_active)
 
     return app
 

@@ -44,6 +44,37 @@ def decode_value(value: str, expected_len: int | None = None) -> bytes:
         raise BadQuery("value is neither base64 nor hex") from None
 
 
+C2PA_MEDIA_TYPE = "application/c2pa"
+
+
+def prefers_c2pa(accept: str | None, *, default: bool) -> bool:
+    """Does the Accept header ask for the binary manifest store (application/c2pa) rather than JSON?
+
+    ``default`` answers for no preference (no header, ``*/*``, or equal weights): the Soft Binding
+    Resolution API's /manifests/{id} answers application/c2pa; the contract's /v1/manifests/{id}, JSON.
+    """
+    weights: dict[str, float] = {}
+    for part in (accept or "").split(","):
+        fields = [f.strip() for f in part.split(";")]
+        mtype = fields[0].lower()
+        if not mtype:
+            continue
+        q = 1.0
+        for f in fields[1:]:
+            if f.startswith("q="):
+                try:
+                    q = float(f[2:])
+                except ValueError:
+                    q = 0.0
+        weights[mtype] = max(q, weights.get(mtype, 0.0))
+    wild = max(weights.get("*/*", 0.0), weights.get("application/*", 0.0))
+    c2pa_q = weights.get(C2PA_MEDIA_TYPE, wild)
+    json_q = weights.get("application/json", wild)
+    if c2pa_q == json_q:
+        return default if c2pa_q > 0 or not weights else False
+    return c2pa_q > json_q
+
+
 FINGERPRINT_ALG = "org.forensics-suite.phash.1"  # 64-bit DCT pHash (imagehash), hex or base64 of 8 bytes
 
 
