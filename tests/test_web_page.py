@@ -17,6 +17,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 XSS = "<script>alert(1)</script>"
+CAWG_FIXTURE = Path(__file__).parent / "fixtures" / "C_with_CAWG_data.jpg"
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (Debian package)")]
@@ -68,6 +69,13 @@ def test_page_shows_report_and_escapes_manifest_strings(signed_xss_file, tmp_pat
             assert any("onerror=alert(2)" in t for t in ingredients), ingredients  # ingredient tree, as text
             assert any("[U+202E]" in t for t in ingredients), ingredients  # bidi override made visible
             assert page.locator("#filename").text_content() == "signed-xss.jpg"
+            # trust list, signer organisation/country and the Asset Signals, as in the terminal report
+            assert any("Local trust anchor" in t for t in dd) and "XX" in dd, dd
+            assert "Trust list: Local trust anchor" in page.locator("#c2pa-summary").text_content()
+            signals = page.locator("#signals li").all_text_contents()
+            assert any("Contains ambiguous actions" in t and "transformation:signal_ambiguousActions" in t
+                       for t in signals), signals
+            assert any("Contains Media of Unknown Provenance" in t for t in ingredients), ingredients
             report = json.loads(page.locator("#raw").text_content())
             if report["detector"] is not None:  # a detector model is installed: score and explanation shown
                 assert page.locator("#det-meter").is_visible()
@@ -83,6 +91,12 @@ def test_page_shows_report_and_escapes_manifest_strings(signed_xss_file, tmp_pat
             if os.environ.get("FORENSICS_SCREENSHOT"):
                 page.screenshot(path=os.environ["FORENSICS_SCREENSHOT"], full_page=True)
             assert shot.stat().st_size > 10_000
+
+            # CAWG identity assertion: named actor shown as text
+            page.set_input_files("#file", str(CAWG_FIXTURE))
+            expect(page.locator("#identities li")).to_have_count(1, timeout=30_000)
+            assert "C2PA Signer" in page.locator("#identities li").first.text_content()
+            assert "cawg.x509.cose" in page.locator("#identities li").first.text_content()
 
             # a non-image shows a clear message, not a crash
             bad = tmp_path / "notes.jpg"

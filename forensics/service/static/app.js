@@ -31,6 +31,11 @@
     dl.appendChild(el("dt", name));
     dl.appendChild(el("dd", Array.isArray(value) ? value.join(", ") : value));
   }
+  const TRUST_LISTS = {
+    c2pa: "C2PA trust list",
+    interim: "Interim trust list — signed under the interim trust list, frozen 2026-01-01",
+    local: "Local trust anchor (installed on this server)",
+  };
   function shortType(uri) { return uri ? String(uri).replace(/\/+$/, "").split("/").pop() : null; }
 
   function setStatus(text, isError) {
@@ -44,6 +49,9 @@
     const title = ing.title || ing.name || "(untitled ingredient)";
     const rel = ing.relationship ? " — " + ing.relationship : "";
     li.appendChild(el("span", title + rel));
+    if (Array.isArray(ing.signals) && ing.signals.length) {
+      li.appendChild(el("span", " — " + ing.signals.map((x) => x.text).join("; "), "signal-note"));
+    }
     const kids = ing.ingredients || (ing.manifest && ing.manifest.ingredients) || [];
     if (Array.isArray(kids) && kids.length) {
       const ul = el("ul");
@@ -55,7 +63,8 @@
 
   function renderCredentials(c) {
     const dl = $("c2pa-fields"); clear(dl); clear($("ingredients")); clear($("statuses"));
-    $("ingredients-title").hidden = true;
+    clear($("signals")); clear($("identities"));
+    $("ingredients-title").hidden = true; $("signals-title").hidden = true; $("identities-title").hidden = true;
     if (!c || !c.present) {
       $("c2pa-summary").textContent = "No Content Credentials in this file.";
       return;
@@ -66,6 +75,7 @@
       Valid: "Signed and intact, but the signer is not on this server's trust list.",
       Invalid: "Credentials are present but do not validate: the file or its manifest was changed.",
     }[state] || "Credentials found (state " + state + ").";
+    if (state === "Trusted" && TRUST_LISTS[c.trust_list]) summary += " Trust list: " + TRUST_LISTS[c.trust_list] + ".";
     if (c.recovered_from) {
       summary += " The manifest was recovered from the repository through the " + c.recovered_from +
         ": this copy had lost its embedded credentials.";
@@ -74,7 +84,11 @@
     const s = c.signer || {};
     field(dl, "Title", c.title);
     field(dl, "Signed by", [s.organization, s.common_name].filter(Boolean).join(" — ") || null);
+    field(dl, "Country", s.country);
     field(dl, "Issuer", s.issuer);
+    field(dl, "Trust list", c.trust_list ? (TRUST_LISTS[c.trust_list] || c.trust_list) : null);
+    if (s.not_before || s.not_after) field(dl, "Certificate valid", (s.not_before || "?") + " → " + (s.not_after || "?"));
+    (s.chain || []).slice(1).forEach((link) => field(dl, "Chain", link.subject + " (from the " + link.source + ")"));
     field(dl, "Signed at", c.signed_at);
     field(dl, "Made with", c.claim_generator);
     if (c.digital_source_type) {
@@ -83,6 +97,26 @@
     field(dl, "Actions", c.actions);
     field(dl, "Manifest", c.manifest_id);
     field(dl, "Recovered via", c.recovered_from);
+    if (Array.isArray(c.signals) && c.signals.length) {
+      $("signals-title").hidden = false;
+      c.signals.forEach((x) => {
+        const li = el("li", x.text, /GenAI/.test(x.id) ? "genai" : "");
+        li.appendChild(el("span", " " + x.id, "signal-id"));
+        $("signals").appendChild(li);
+      });
+    }
+    if (Array.isArray(c.identities) && c.identities.length) {
+      $("identities-title").hidden = false;
+      c.identities.forEach((ident) => {
+        const a = ident.named_actor || {};
+        let t = [a.organization, a.common_name].filter(Boolean).join(" — ") || "identity assertion";
+        if (ident.sig_type) t += " (" + ident.sig_type + ")";
+        (ident.verified_identities || []).forEach((vi) => {
+          t += " — verified: " + [vi.name, vi.username, vi.provider, vi.uri].filter(Boolean).join(" ");
+        });
+        $("identities").appendChild(el("li", t));
+      });
+    }
     if (Array.isArray(c.ingredients) && c.ingredients.length) {
       $("ingredients-title").hidden = false;
       c.ingredients.forEach((i) => $("ingredients").appendChild(ingredientNode(i)));
