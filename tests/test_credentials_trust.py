@@ -355,6 +355,7 @@ def test_signer_organisation_country_and_chain(pki, forensics_home, tmp_path):
     f = read_credentials(_sign(digital_source_type=CAPTURE).data, "image/jpeg", trust_anchor_paths=[anchors])
     assert [c["source"] for c in f.signer.chain] == ["manifest", "trust-list", "trust-list"]
     assert "TEST Root CA" in f.signer.chain[-1]["subject"]
+    assert f.signer.issuer == "forensics-suite local TEST PKI"  # the issuing CA's organisation
 
 
 CAWG_FIXTURE = Path(__file__).parent / "fixtures" / "C_with_CAWG_data.jpg"

@@ -9,6 +9,9 @@ trust_app = typer.Typer(help="Trust lists: the official C2PA list, the interim l
                              "local anchors.", no_args_is_help=True)
 
 
+MAX_PEM_BYTES = 4 * 1024 * 1024
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(trust_app, name="trust")
 
@@ -87,9 +90,12 @@ def add_cmd(pem: str = typer.Argument(..., metavar="PEM", help="A PEM file with 
 
     try:
         p = Path(pem).expanduser()
-        if not p.is_file():
-            _fail("add", "not_found", f"{pem}: no such file")
-        data = p.read_bytes()
+        if not p.is_file():  # regular files only: not a FIFO, a device or a directory
+            _fail("add", "not_found", f"{pem}: no such regular file")
+        if p.stat().st_size > MAX_PEM_BYTES:
+            _fail("add", "too_large", f"{pem}: larger than {MAX_PEM_BYTES} bytes, not an anchor file")
+        with p.open("rb") as fh:
+            data = fh.read(MAX_PEM_BYTES + 1)
         added = trustlists.add_local(data)
     except ForensicsError as exc:
         _fail("add", exc.code, f"{pem}: {exc.message}")

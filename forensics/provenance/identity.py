@@ -49,8 +49,9 @@ def apply(f: CredentialsFinding, cr_manifest: dict | None, store_manifest: dict 
         s.common_name = s.common_name or subject.get("CN")
         s.organization = s.organization or subject.get("O")
         s.country = subject.get("C")
-        # c2pa's signature_info "issuer" is the signing certificate's subject O; name the issuing CA instead
-        s.issuer = _dn({k: issuer[k] for k in ("CN", "O") if k in issuer}) or s.issuer
+        # c2pa's signature_info "issuer" is the signing certificate's subject O; name the issuing CA's
+        # organisation instead (its full name is in chain[0]["issuer"])
+        s.issuer = issuer.get("O") or issuer.get("CN") or s.issuer
         s.not_before, s.not_after = validity.get("notBefore"), validity.get("notAfter")
         s.chain = [_entry(subject, issuer, validity, "manifest")]
         f.signer = s
