@@ -388,3 +388,26 @@ def test_verified_identities_of_an_identity_claims_aggregation():
     out = identities(cr, None)
     assert out[0]["verified_identities"][0]["name"] == "Jane Doe"
     assert out[0]["verified_identities"][0]["provider"] == "Example"
+
+
+def test_an_allowed_end_entity_certificate_is_reported_as_the_interim_list(pki, monkeypatch):
+    """c2pa trusts an allowed-list certificate without naming a list; we still say which one."""
+    asset = _sign(digital_source_type=CAPTURE)
+    leaf = trustlists.pem_certificates(pki.signer_chain.read_bytes())[0]
+    tl = trustlists.TrustList("interim", "", leaf, issued="2026-01-01", frozen="2026-01-01")
+    monkeypatch.setattr(trustlists, "interim_list", lambda: tl)
+    f = read_credentials(asset.data, "image/jpeg", trust_anchor_paths=[])
+    assert f.state == "Trusted" and f.trust_list == "interim"
+
+
+def test_ingredient_cycles_end():
+    store = {"active_manifest": "urn:a", "validation_state": "Valid", "manifests": {
+        "urn:a": {"assertions": [], "ingredients": [{"title": "b", "relationship": "parentOf", "active_manifest": "urn:b"}]},
+        "urn:b": {"assertions": [], "ingredients": [{"title": "a", "relationship": "parentOf", "active_manifest": "urn:a"},
+                                                    {"title": "b", "relationship": "componentOf", "active_manifest": "urn:b"}]},
+    }}
+    f = finding_from_store(store)
+    assert f.ingredients[0]["manifest_id"] == "urn:b"
+    assert [n["manifest_id"] for n in f.ingredients[0]["ingredients"]] == ["urn:a", "urn:b"]
+    assert f.ingredients[0]["ingredients"][0]["ingredients"] == []  # urn:a is not expanded again
+    assert f.digital_source_type is None

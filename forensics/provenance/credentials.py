@@ -294,9 +294,12 @@ def judge_state(c2pa_state: str | None, failure_codes: list[str]) -> str:
     return "Valid"
 
 
-def _trust_statuses(f: CredentialsFinding, trust_uri: str | None) -> None:
+def _trust_statuses(f: CredentialsFinding, trust_uri: str | None, cert_info: dict | None = None) -> None:
     """Which list the signer chains to, and what the reader must know about that list."""
     name = trustlists.list_name(trust_uri) if f.state == "Trusted" else None
+    if f.state == "Trusted" and name is None and not trust_uri and isinstance(cert_info, dict):
+        subject = cert_info.get("subject") if isinstance(cert_info.get("subject"), dict) else {}
+        name = trustlists.allowed_list_name(cert_info.get("serialNumber"), subject.get("CN"))
     if name == trustlists.TSA:
         # a time-stamping authority's root vouches for timestamps, not for who signed the content
         f.state = "Valid"
@@ -343,8 +346,9 @@ def finding_from_store(store: dict, *, remote: bool = False, crjson: dict | None
     f = CredentialsFinding(present=True, state=judge_state(c2pa_state, failures),
                            statuses=statuses, manifest_id=active_id, remote=remote, manifest_store=store,
                            crjson=crjson)
-    _trust_statuses(f, (store.get("validation_results") or {}).get("trustListUri"))
     cr = signals.crjson_manifests(crjson if crjson is not None else signals.crjson_from_store(store))
+    _trust_statuses(f, (store.get("validation_results") or {}).get("trustListUri"),
+                    identity.cert_info(cr.get(active_id)))
     if isinstance(active, dict):
         acts = _actions_of(active)
         f.actions = [str(a.get("action")) for a in acts if a.get("action")]

@@ -25,7 +25,8 @@ def _dn(d: dict | None) -> str | None:
     return ", ".join(f"{k}={d[k]}" for k in keys if isinstance(d[k], (str, int)))
 
 
-def _cert_info(cr_manifest: dict | None) -> dict | None:
+def cert_info(cr_manifest: dict | None) -> dict | None:
+    """crJSON's certificate info of a manifest's signing certificate (subject, issuer, serial, validity)."""
     sig = (cr_manifest or {}).get("signature")
     info = sig.get("certificateInfo") if isinstance(sig, dict) else None
     return info if isinstance(info, dict) else None
@@ -40,7 +41,7 @@ def _entry(subject: dict, issuer: dict, validity: dict | None, source: str) -> d
 
 def apply(f: CredentialsFinding, cr_manifest: dict | None, store_manifest: dict | None) -> None:
     """Fill the signer's organisation, country, validity and leaf chain entry, and the CAWG identities."""
-    info = _cert_info(cr_manifest)
+    info = cert_info(cr_manifest)
     if info:
         subject = info.get("subject") if isinstance(info.get("subject"), dict) else {}
         issuer = info.get("issuer") if isinstance(info.get("issuer"), dict) else {}

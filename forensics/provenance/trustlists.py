@@ -123,9 +123,7 @@ class TrustList:
         return (now or dt.datetime.now(dt.timezone.utc)) > nu
 
     def c2pa_entry(self) -> dict[str, Any]:
-        entry: dict[str, Any] = {"trust_uri": self.uri, "trust_kind": self.kind}
-        if self.anchors_pem:
-            entry["trust_anchors"] = self.anchors_pem
+        entry: dict[str, Any] = {"trust_uri": self.uri, "trust_kind": self.kind, "trust_anchors": self.anchors_pem}
         if self.allowed_pem:
             entry["allowed_list"] = self.allowed_pem
         return entry
@@ -274,6 +272,36 @@ def trust_settings(local_pem: str, base_ekus: tuple[str, ...]) -> dict[str, Any]
 
 def list_name(trust_list_uri: str | None) -> str | None:
     return NAME_OF_URI.get(trust_list_uri or "")
+
+
+_allowed_index: dict[str, set[tuple[str, str | None]]] = {}
+
+
+def allowed_list_name(serial_hex: str | None, common_name: str | None) -> str | None:
+    """The list whose allowed end-entity certificates hold this signing certificate (serial + subject CN).
+
+    c2pa names the list (trustListUri) only for chains to an anchor; a certificate it trusted because it is
+    on an allowed list is reported without one, so it is identified here.
+    """
+    if not serial_hex:
+        return None
+    want = (serial_hex.lower().lstrip("0"), common_name)
+    tl = interim_list()
+    idx = _allowed_index.get(tl.fingerprint)
+    if idx is None:
+        from cryptography import x509
+        from cryptography.x509.oid import NameOID
+
+        idx = set()
+        for block in pem_certificates(tl.allowed_pem.encode()):
+            try:
+                c = x509.load_pem_x509_certificate(block.encode())
+            except ValueError:
+                continue
+            cn = c.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+            idx.add((format(c.serial_number, "x"), str(cn[0].value) if cn else None))
+        _allowed_index[tl.fingerprint] = idx
+    return INTERIM if want in idx else None
 
 
 def stale_lists(now: dt.datetime | None = None) -> list[TrustList]:
