@@ -411,3 +411,24 @@ def test_ingredient_cycles_end():
     assert [n["manifest_id"] for n in f.ingredients[0]["ingredients"]] == ["urn:a", "urn:b"]
     assert f.ingredients[0]["ingredients"][0]["ingredients"] == []  # urn:a is not expanded again
     assert f.digital_source_type is None
+
+
+def test_the_tsa_list_judges_timestamps(monkeypatch):
+    """The vendored CAWG fixture carries a DigiCert RFC 3161 timestamp: trusted exactly when the TSA list
+    holds DigiCert's time-stamping CAs (taken here from the shipped interim anchors)."""
+    from cryptography import x509
+
+    interim = trustlists.pem_certificates((trustlists.SHIPPED_DIR / "interim-anchors.pem").read_bytes())
+    digicert_tsa = "".join(c for c in interim if "TimeStamping" in x509.load_pem_x509_certificate(c.encode()).subject.rfc4514_string())
+    assert digicert_tsa
+    monkeypatch.setattr(trustlists, "interim_list", lambda: trustlists.TrustList("interim", "", frozen="2026-01-01"))
+
+    def ts_codes(tsa_pem):
+        monkeypatch.setattr(trustlists, "tsa_list", lambda: trustlists.TrustList("c2pa-tsa", tsa_pem,
+                                                                                 next_update="2099-01-01T00:00:00Z"))
+        f = read_credentials(CAWG_FIXTURE, "image/jpeg", trust_anchor_paths=[])
+        return {s.code for s in f.statuses if s.code.startswith("timeStamp.")}
+
+    assert "timeStamp.trusted" in ts_codes(digicert_tsa)
+    assert "timeStamp.untrusted" in ts_codes(trustlists.pem_certificates(
+        (trustlists.SHIPPED_DIR / "C2PA-TRUST-LIST.pem").read_bytes())[5])  # an unrelated root: not trusted
