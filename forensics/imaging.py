@@ -1,6 +1,8 @@
 """Pixel-format conversions shared by the watermark, the detector and the generator."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from PIL import Image, ImageOps
 
@@ -29,3 +31,37 @@ def to_rgb_uint8(img: Image.Image) -> np.ndarray:
 
 def exif_transposed(img: Image.Image) -> Image.Image:
     return ImageOps.exif_transpose(img)
+
+
+def open_unguarded(source) -> Image.Image:
+    """``Image.open`` for callers that enforce their own pixel limit right after it.
+
+    Pillow's bomb *warning* is silenced for this call only; ``Image.MAX_IMAGE_PIXELS`` is the host
+    application's setting and is never changed, so Pillow still refuses images over twice that limit
+    (``Image.DecompressionBombError``), which callers report as too large.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(source)
+
+
+def header_size(path) -> tuple[int, int] | None:
+    """(width, height) from a file's header alone, for the message about an image Pillow refused as a bomb.
+
+    Goes through Pillow's format registry the way ``Image.open`` does, minus its pixel check; None when no
+    plugin can read the header.
+    """
+    Image.init()
+    with open(path, "rb") as fp:
+        prefix = fp.read(16)
+        for fmt in Image.ID:
+            factory, accept = Image.OPEN[fmt]
+            if accept is not None and not accept(prefix):
+                continue
+            fp.seek(0)
+            try:
+                with factory(fp, str(path)) as im:
+                    return im.size
+            except Exception:  # not this format (or a broken header): try the next plugin
+                continue
+    return None

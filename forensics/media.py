@@ -121,9 +121,14 @@ class Media:
     def _open_pil(self) -> "Image.Image":
         from PIL import Image, UnidentifiedImageError
 
-        Image.MAX_IMAGE_PIXELS = None  # we enforce our own limit below, with a clear error
+        from .imaging import header_size, open_unguarded
+
         try:
-            img = Image.open(self.path)
+            img = open_unguarded(self.path)  # our own limit is checked below, with a clear error
+        except Image.DecompressionBombError:  # over twice the host's Image.MAX_IMAGE_PIXELS
+            w, h = header_size(self.path) or (0, 0)
+            raise TooLarge(f"{self.path} is {w}x{h} pixels, over the host's Pillow pixel limit "
+                           "(decompression-bomb guard; nothing was decoded)") from None
         except UnidentifiedImageError:
             raise Corrupt(f"{self.path} looks like {self.media_type} but cannot be parsed") from None
         except OSError as exc:

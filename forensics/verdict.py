@@ -11,6 +11,7 @@ from typing import Callable
 
 from .report import (CredentialsFinding, DetectorFinding, MetadataFinding, Report, Verdict,
                      WatermarkFinding, is_ai_source_type)
+from .report import VerdictLabel  # noqa: F401  (the labels decide() returns)
 
 
 def _short_dst(uri: str | None) -> str:
