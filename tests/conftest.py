@@ -57,6 +57,30 @@ def forensics_home(tmp_path_factory, monkeypatch):
     return home
 
 
+@pytest.fixture
+def sample_files(forensics_home, tmp_path) -> dict[str, Path]:
+    """One file for each verdict the policy tells apart, made in the test (keys init, sign, embed), plus the
+    vendored tampered c2pa fixture: plain, signed, ai, marked, corrupt, text, tampered."""
+    from PIL import Image
+
+    import forensics
+    from forensics.provenance import keys
+
+    keys.init_pki()
+    plain = tmp_path / "plain.jpg"
+    Image.fromarray(textured_rgb(200, 300, seed=1)).save(plain, quality=90)
+    forensics.sign(plain, tmp_path / "signed.jpg", digital_source_type="digitalCapture", title="Harbour")
+    forensics.sign(plain, tmp_path / "ai.png", digital_source_type="trainedAlgorithmicMedia")
+    marked = forensics.watermark.embed(textured_rgb(321, 481, seed=2), payload="0123456789ab")
+    Image.fromarray(marked.image).save(tmp_path / "marked.png")
+    data = plain.read_bytes()
+    (tmp_path / "corrupt.jpg").write_bytes(data[: len(data) // 2])
+    (tmp_path / "text.jpg").write_text("not an image\n")
+    return {"plain": plain, "signed": tmp_path / "signed.jpg", "ai": tmp_path / "ai.png",
+            "marked": tmp_path / "marked.png", "corrupt": tmp_path / "corrupt.jpg", "text": tmp_path / "text.jpg",
+            "tampered": C2PA_FIXTURES / "XCA.jpg"}
+
+
 def require(path: Path) -> Path:
     """``path``, which a test needs. Missing: a failure under CI (``CI=true``), else a skip that says why.
 

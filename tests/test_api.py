@@ -37,23 +37,8 @@ def _without_timings(obj: dict) -> dict:
 
 
 @pytest.fixture
-def files(forensics_home, tmp_path) -> dict[str, Path]:
-    """One file of each kind the verdict policy tells apart, made here (plus a vendored tampered one)."""
-    from forensics.provenance import keys
-
-    keys.init_pki()
-    plain = tmp_path / "plain.jpg"
-    Image.fromarray(textured_rgb(200, 300, seed=1)).save(plain, quality=90)
-    forensics.sign(plain, tmp_path / "signed.jpg", digital_source_type="digitalCapture", title="Harbour")
-    forensics.sign(plain, tmp_path / "ai.png", digital_source_type="trainedAlgorithmicMedia")
-    marked = forensics.watermark.embed(textured_rgb(321, 481, seed=2), payload="0123456789ab")
-    Image.fromarray(marked.image).save(tmp_path / "marked.png")
-    data = plain.read_bytes()
-    (tmp_path / "corrupt.jpg").write_bytes(data[: len(data) // 2])
-    (tmp_path / "text.jpg").write_text("not an image\n")
-    return {"plain": plain, "signed": tmp_path / "signed.jpg", "ai": tmp_path / "ai.png",
-            "marked": tmp_path / "marked.png", "corrupt": tmp_path / "corrupt.jpg", "text": tmp_path / "text.jpg",
-            "tampered": C2PA_FIXTURES / "XCA.jpg"}
+def files(sample_files):
+    return sample_files
 
 
 def _cli_objects(*paths, detector=False) -> list[dict]:
