@@ -165,10 +165,12 @@ def test_python_doc_examples_run(sample_files, tmp_path, monkeypatch):
     with the files the examples name (photo.jpg, signed.jpg, tampered.jpg)."""
     blocks = [(i, b) for i, b in enumerate(_python_blocks()) if "load_generator" not in b]
     assert len(blocks) >= 6
+    work = tmp_path / "docs-run"
+    work.mkdir()
     for name, src in {"photo.jpg": "plain", "signed.jpg": "signed", "tampered.jpg": "tampered"}.items():
-        shutil.copy(sample_files[src], tmp_path / name)
-    _run_blocks(blocks, tmp_path, monkeypatch)
-    assert (tmp_path / "marked.png").exists() and (tmp_path / "photo-signed.jpg").exists()
+        shutil.copy(sample_files[src], work / name)
+    _run_blocks(blocks, work, monkeypatch)
+    assert (work / "marked.png").exists() and (work / "photo-signed.jpg").exists()
 
 
 @pytest.mark.slow  # loads torch and the builtin:tiny pipeline
