@@ -1,8 +1,6 @@
 """Pixel-format conversions shared by the watermark, the detector and the generator."""
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 from PIL import Image, ImageOps
 
@@ -33,20 +31,9 @@ def exif_transposed(img: Image.Image) -> Image.Image:
     return ImageOps.exif_transpose(img)
 
 
-def open_unguarded(source) -> Image.Image:
-    """``Image.open`` for callers that enforce their own pixel limit right after it.
-
-    Pillow's bomb *warning* is silenced for this call only; ``Image.MAX_IMAGE_PIXELS`` is the host
-    application's setting and is never changed, so Pillow still refuses images over twice that limit
-    (``Image.DecompressionBombError``), which callers report as too large.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        return Image.open(source)
-
-
 def header_size(path) -> tuple[int, int] | None:
-    """(width, height) from a file's header alone, for the message about an image Pillow refused as a bomb.
+    """(width, height) from a file's header alone, for the message about an image Pillow refused as a bomb
+    (over twice the host application's ``Image.MAX_IMAGE_PIXELS``, or its warning made an error).
 
     Goes through Pillow's format registry the way ``Image.open`` does, minus its pixel check; None when no
     plugin can read the header.

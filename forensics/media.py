@@ -121,11 +121,11 @@ class Media:
     def _open_pil(self) -> "Image.Image":
         from PIL import Image, UnidentifiedImageError
 
-        from .imaging import header_size, open_unguarded
+        from .imaging import header_size
 
-        try:
-            img = open_unguarded(self.path)  # our own limit is checked below, with a clear error
-        except Image.DecompressionBombError:  # over twice the host's Image.MAX_IMAGE_PIXELS
+        try:  # Pillow's own bomb guard is the host application's setting; ours is checked below
+            img = Image.open(self.path)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             w, h = header_size(self.path) or (0, 0)
             raise TooLarge(f"{self.path} is {w}x{h} pixels, over the host's Pillow pixel limit "
                            "(decompression-bomb guard; nothing was decoded)") from None

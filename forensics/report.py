@@ -182,7 +182,9 @@ class Verdict:
         self.label = VerdictLabel(self.label)
 
     def to_json(self) -> dict:
-        return {"label": self.label.value, "reasons": list(self.reasons)}
+        d = asdict(self)
+        d["label"] = self.label.value  # the plain string, whatever the JSON encoder
+        return d
 
 
 LABELS = ("ai-generated", "likely-synthetic", "authentic-credentials", "tampered", "no-evidence", "error")

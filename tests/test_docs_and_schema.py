@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 
+import jsonschema  # the [test] extra
 import pytest
 from typer.testing import CliRunner
 
@@ -13,8 +14,6 @@ import forensics
 from conftest import C2PA_FIXTURES, REPO, textured_rgb
 from forensics.cli import app
 from test_service_support import make_app  # noqa: F401  (fixture)
-
-jsonschema = pytest.importorskip("jsonschema")  # in the [test] extra
 
 SCHEMA = json.loads((REPO / "docs" / "schema" / "verify.schema.json").read_text(encoding="utf-8"))
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker())
