@@ -153,18 +153,6 @@ def _verifier(detector: bool, anchors: list[str], registry_url: str | None, allo
     return cache[key]
 
 
-def _rename_in_messages(report: "Report", temp: str, name: str) -> None:
-    """Messages about a temporary copy name what the caller passed instead."""
-    from .verdict import decide
-
-    if report.error is not None:
-        report.error.message = report.error.message.replace(temp, name)
-        report.verdict = decide(report)
-    for entry in report.analyser_errors:
-        if isinstance(entry.get("message"), str):
-            entry["message"] = entry["message"].replace(temp, name)
-
-
 def verify(source: Source, *, detector: bool = True, trust_anchors: Iterable[str | os.PathLike] = (),
            registry: str | os.PathLike | None = None, allow_network: bool = False) -> "Report":
     """Verify one image or video: credentials, watermarks, detector, metadata and one verdict.
@@ -187,10 +175,7 @@ def verify(source: Source, *, detector: bool = True, trust_anchors: Iterable[str
     name = source_name(source)
     try:
         with materialised(source, verifier.options.max_bytes or DEFAULT_MAX_BYTES) as path:
-            report = verifier.verify(path, display_path=name)
-            if os.fspath(path) != name:
-                _rename_in_messages(report, os.fspath(path), name)
-            return report
+            return verifier.verify(path, display_path=name)
     except MediaError as exc:  # too large to read into memory: the same error entry as for a file
         report = Report(path=name, error=ErrorInfo(exc.code, exc.message))
         report.verdict = decide(report)

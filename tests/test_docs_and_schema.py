@@ -97,6 +97,7 @@ def test_http_outputs_validate(make_app, sample_files):
             r = c.post("/v1/verify", files={"file": (sample_files[name].name, data, "application/octet-stream")})
             assert r.status_code in (200, 422), (name, r.status_code, r.text[:200])  # 422: the file failed
             assert _errors(r.json()) == [], name
+            assert "forensics-upload" not in r.text  # messages name the upload, not its temporary copy
 
 
 # --- docs -------------------------------------------------------------------------------------------
