@@ -54,7 +54,8 @@ _GENERATE = {"Generator": "forensics.generate.pipeline:Generator",
 GENERATE_MODULES = ("torch", "diffusers", "transformers")
 
 
-def verify(source, *, detector=True, trust_anchors=(), registry=None, allow_network=False):
+def verify(source: Source, *, detector: bool = True, trust_anchors: Iterable[str | os.PathLike] = (),
+           registry: str | os.PathLike | None = None, allow_network: bool = False) -> Report:
     """Verify one image or video (a path, bytes or a binary file object) → :class:`Report`.
 
     See :func:`forensics.api.verify`; ``verify(...).to_dict()`` is one object of ``forensics verify --json``.
@@ -132,8 +133,11 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
+    import os
+    from collections.abc import Iterable
+
     from . import watermark
-    from .api import Signed, sign
+    from .api import Signed, Source, sign
     from .errors import ConfigError, ForensicsError, MediaError
     from .extras import MissingExtra
     from .generate.pipeline import Generator, load_generator
