@@ -19,6 +19,16 @@ from .verdict import decide
 log = logging.getLogger(__name__)
 
 
+def _rename_in_messages(report: Report, real: str, shown: str) -> None:
+    """Messages name the file as the caller showed it, never a temporary copy's path."""
+    if report.error is not None and real in report.error.message:
+        report.error.message = report.error.message.replace(real, shown)
+        report.verdict = decide(report)
+    for entry in report.analyser_errors:
+        if isinstance(entry.get("message"), str):
+            entry["message"] = entry["message"].replace(real, shown)
+
+
 class Verifier:
     """Holds the analysers (and any models they loaded) for many files. Not thread-safe; one per worker."""
 
@@ -72,16 +82,6 @@ class Verifier:
                     report.findings[type(f).key] = f
         report.verdict = decide(report)
         return report
-
-
-def _rename_in_messages(report: Report, real: str, shown: str) -> None:
-    """Messages name the file as the caller showed it, never a temporary copy's path."""
-    if report.error is not None and real in report.error.message:
-        report.error.message = report.error.message.replace(real, shown)
-        report.verdict = decide(report)
-    for entry in report.analyser_errors:
-        if isinstance(entry.get("message"), str):
-            entry["message"] = entry["message"].replace(real, shown)
 
 
 def verify_path(path: str | Path, options: VerifyOptions | None = None) -> Report:
