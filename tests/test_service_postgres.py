@@ -9,8 +9,7 @@ import uuid
 import pytest
 
 URL = os.environ.get("FORENSICS_TEST_POSTGRES_URL")
-pytestmark = [pytest.mark.postgres,  # opt-in: a Postgres server is not part of the default suite
-              pytest.mark.skipif(not URL, reason="opt-in: set FORENSICS_TEST_POSTGRES_URL to test against Postgres")]
+pytestmark = pytest.mark.skipif(not URL, reason="set FORENSICS_TEST_POSTGRES_URL to test against Postgres")
 
 
 @pytest.fixture
