@@ -29,7 +29,6 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", f"{SHARED_DATA_MARK}: opt-in, reads ../shared datasets or models "
                                        "(run with --shared-data)")
-    config.addinivalue_line("markers", "postgres: opt-in, needs FORENSICS_TEST_POSTGRES_URL")
 
 
 def pytest_collection_modifyitems(config, items):
