@@ -13,7 +13,8 @@ from __future__ import annotations
 import importlib
 import sys
 import types
-from typing import TYPE_CHECKING, Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (type checkers treat the name alike)
 
 __version__ = "0.1.0"
 
@@ -135,6 +136,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover
     import os
     from collections.abc import Iterable
+    from typing import Any
 
     from . import watermark
     from .api import Signed, Source, sign
