@@ -52,7 +52,7 @@ _LAZY = {
 # these need torch and diffusers: without them, placeholders that raise MissingExtra with the pip line
 _GENERATE = {"Generator": "forensics.generate.pipeline:Generator",
              "load_generator": "forensics.generate.pipeline:load_generator"}
-GENERATE_MODULES = ("torch", "diffusers", "transformers")
+_GENERATE_MODULES = ("torch", "diffusers", "transformers")
 
 
 def verify(source: Source, *, detector: bool = True, trust_anchors: Iterable[str | os.PathLike] = (),
@@ -86,7 +86,7 @@ sys.modules[__name__].__class__ = _Package
 def _placeholder(name: str) -> Any:
     from .extras import MissingExtra, has
 
-    missing = next(m for m in GENERATE_MODULES if not has(m))
+    missing = next(m for m in _GENERATE_MODULES if not has(m))
     feature = f"forensics.{name}"
 
     def fail(*_args: Any, **_kwargs: Any):
@@ -113,7 +113,7 @@ def __getattr__(name: str) -> Any:
     if name in _GENERATE:
         from .extras import has
 
-        spec = _GENERATE[name] if has(*GENERATE_MODULES) else None
+        spec = _GENERATE[name] if has(*_GENERATE_MODULES) else None
         value = _placeholder(name) if spec is None else None
     else:
         spec = _LAZY.get(name)

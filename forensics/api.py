@@ -46,7 +46,8 @@ def _check_source(source: Any) -> None:
             raise ValueError("source path is empty")
         return
     if _is_file(source):
-        if isinstance(source, io.TextIOBase) or "b" not in getattr(source, "mode", "b"):
+        mode = getattr(source, "mode", "b")  # open() files say "rb"; other readers may not say (or use ints)
+        if isinstance(source, io.TextIOBase) or (isinstance(mode, str) and "b" not in mode):
             raise TypeError("source is a text file object; open the file in binary mode ('rb')")
         return
     raise TypeError(f"source must be a path (str or os.PathLike), bytes or a binary file object, "

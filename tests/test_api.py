@@ -76,6 +76,11 @@ def test_path_bytes_and_file_object_give_the_same_report(files):
     with open(p, "rb") as fh:
         by_file = forensics.verify(fh, detector=False).to_dict()
     by_stream = forensics.verify(io.BytesIO(p.read_bytes()), detector=False).to_dict()
+    import gzip
+
+    (p.parent / "s.gz").write_bytes(gzip.compress(p.read_bytes()))
+    with gzip.open(p.parent / "s.gz") as gz:  # a reader whose mode is not a string
+        assert forensics.verify(gz, detector=False).credentials.state == "Trusted"
     assert by_bytes["path"] == "<bytes>" and by_file["path"] == str(p) and by_stream["path"] == "<bytes>"
     for other in (by_bytes, by_file, by_stream):
         assert _without_timings({**other, "path": None}) == _without_timings({**by_path, "path": None})
