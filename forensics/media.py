@@ -121,9 +121,14 @@ class Media:
     def _open_pil(self) -> "Image.Image":
         from PIL import Image, UnidentifiedImageError
 
-        Image.MAX_IMAGE_PIXELS = None  # we enforce our own limit below, with a clear error
-        try:
+        from .imaging import header_size
+
+        try:  # Pillow's own bomb guard is the host application's setting; ours is checked below
             img = Image.open(self.path)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            w, h = header_size(self.path) or (0, 0)
+            raise TooLarge(f"{self.path} is {w}x{h} pixels, over the host's Pillow pixel limit "
+                           "(decompression-bomb guard; nothing was decoded)") from None
         except UnidentifiedImageError:
             raise Corrupt(f"{self.path} looks like {self.media_type} but cannot be parsed") from None
         except OSError as exc:

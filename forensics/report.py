@@ -7,6 +7,7 @@ not run, so the JSON shape is the same whatever is installed.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any, ClassVar
 
 # --- credentials (C2PA) ---------------------------------------------------------------------
@@ -182,10 +183,29 @@ class ErrorInfo:
     message: str
 
 
+class VerdictLabel(StrEnum):
+    """The verdict labels of the contract; each member is the string the JSON carries."""
+
+    AI_GENERATED = "ai-generated"
+    LIKELY_SYNTHETIC = "likely-synthetic"
+    AUTHENTIC_CREDENTIALS = "authentic-credentials"
+    TAMPERED = "tampered"
+    NO_EVIDENCE = "no-evidence"
+    ERROR = "error"
+
+
 @dataclass
 class Verdict:
-    label: str  # ai-generated | likely-synthetic | authentic-credentials | tampered | no-evidence | error
+    label: VerdictLabel  # a plain string is accepted and converted (ValueError if it is not a label)
     reasons: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.label = VerdictLabel(self.label)
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["label"] = self.label.value  # the plain string, whatever the JSON encoder
+        return d
 
 
 LABELS = ("ai-generated", "likely-synthetic", "authentic-credentials", "tampered", "no-evidence", "error")
@@ -205,7 +225,8 @@ class Report:
     path: str
     media_type: str | None = None
     error: ErrorInfo | None = None
-    verdict: Verdict | None = None
+    # the policy's decision (forensics.verdict.decide); a report nobody decided reads as an error
+    verdict: Verdict = field(default_factory=lambda: Verdict(VerdictLabel.ERROR))
     findings: dict[str, Any] = field(default_factory=dict)  # key -> finding
     analyser_errors: list[dict] = field(default_factory=list)  # an analyser failed; the others still ran
     timings_ms: dict[str, float] = field(default_factory=dict)
@@ -238,7 +259,7 @@ class Report:
             "path": self.path,
             "media_type": self.media_type,
             "error": asdict(self.error) if self.error else None,
-            "verdict": asdict(self.verdict) if self.verdict else {"label": "error", "reasons": []},
+            "verdict": self.verdict.to_json() if self.verdict else Verdict(VerdictLabel.ERROR).to_json(),
         }
         for key, default in _DEFAULTS.items():
             f = self.findings.get(key)
@@ -251,3 +272,9 @@ class Report:
         if self.timings_ms:
             out["timings_ms"] = {k: round(v, 1) for k, v in self.timings_ms.items()}
         return out
+
+    def to_dict(self) -> dict:
+        """Exactly one object of ``forensics verify --json`` for this file: plain JSON types only."""
+        import json
+
+        return json.loads(json.dumps(self.to_json(), ensure_ascii=False, default=str))

@@ -13,6 +13,7 @@ from .provenance.signals import GENAI_SIGNALS, MAYBE_GENAI_SIGNALS
 from .provenance.signals import RUBRIC as SIGNALS_RUBRIC
 from .report import (CredentialsFinding, DetectorFinding, MetadataFinding, Report, Verdict,
                      WatermarkFinding, is_ai_source_type)
+from .report import VerdictLabel  # noqa: F401  (the labels decide() returns)
 
 
 def _short_dst(uri: str | None) -> str:

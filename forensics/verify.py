@@ -19,6 +19,16 @@ from .verdict import decide
 log = logging.getLogger(__name__)
 
 
+def _rename_in_messages(report: Report, real: str, shown: str) -> None:
+    """Messages name the file as the caller showed it, never a temporary copy's path."""
+    if report.error is not None and real in report.error.message:
+        report.error.message = report.error.message.replace(real, shown)
+        report.verdict = decide(report)
+    for entry in report.analyser_errors:
+        if isinstance(entry.get("message"), str):
+            entry["message"] = entry["message"].replace(real, shown)
+
+
 class Verifier:
     """Holds the analysers (and any models they loaded) for many files. Not thread-safe; one per worker."""
 
@@ -28,6 +38,14 @@ class Verifier:
         self.cache: dict = {}
 
     def verify(self, path: str | Path, display_path: str | None = None) -> Report:
+        """Verify the file at ``path``; ``display_path``: what the report (and its messages) call it, e.g.
+        the upload's name for a temporary copy."""
+        report = self._verify(path, display_path)
+        if display_path and display_path != str(path):
+            _rename_in_messages(report, str(path), display_path)
+        return report
+
+    def _verify(self, path: str | Path, display_path: str | None) -> Report:
         report = Report(path=display_path or str(path))
         t0 = time.perf_counter()
         try:

@@ -107,6 +107,7 @@ def test_unknown_builder_is_rejected():
         default_builders(None, ["taef2"])
 
 
+@pytest.mark.shared_data  # TAEF2 weights (5.4 MB, ../shared/models) are not vendored: run with --shared-data
 def test_taef2_reconstruction_is_close_but_not_identical():
     taesd = require(SHARED / "models" / "taesd" / "taef2_encoder.pth").parent
     (builder,) = default_builders(taesd, ["taef2"])

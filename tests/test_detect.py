@@ -16,7 +16,7 @@ from forensics.detect.inference import DEFAULT_MODEL_DIR, Detector, aggregate, t
 from forensics.detect.metrics import binary_metrics, tpr_at_fpr
 from forensics.media import Media
 
-from conftest import PHOTOS, REPO, require
+from conftest import REPO, photo
 
 runner = CliRunner()
 
@@ -228,12 +228,14 @@ def test_shipped_model_separates_some_real_photos_from_their_upsampled_copies(de
     """Sanity, not the benchmark: a held-out real photo scores lower than its ×2 nearest up-sampled copy."""
     import cv2
 
-    from forensics.datasets import load_dataset, split_of
+    from forensics.datasets import split_of
 
-    heldout = [s for s in load_dataset(require(PHOTOS)) if split_of(s.group, 0) == "test"][:6]
+    # the first six ML72 photos of the held-out split, as 256² crops (tests/fixtures/SOURCES.md)
+    heldout = [photo(f"{n}-crop256.png") for n in ("animals_10", "animals_4", "city_2", "city_4", "city_7", "city_9")]
+    assert all(split_of(f"photos/ml72-real/{p.name.split('-')[0]}.jpg", 0) == "test" for p in heldout)
     wins = 0
-    for s in heldout:
-        rgb = np.asarray(Image.open(s.path).convert("RGB"))[:256, :256]
+    for p in heldout:
+        rgb = np.asarray(Image.open(p).convert("RGB"))[:256, :256]
         up = cv2.resize(rgb[::2, ::2], (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_NEAREST)
         wins += detector.score(up).logit > detector.score(rgb).logit
     assert wins >= 5

@@ -156,12 +156,13 @@ def _open_image(data: bytes, what: str):
     from ..config import DEFAULT_MAX_PIXELS
     from ..imaging import exif_transposed
 
-    Image.MAX_IMAGE_PIXELS = None
-    try:
+    try:  # Pillow's own bomb guard is the host application's setting; ours is checked below
         img = Image.open(io.BytesIO(data))
         if img.size[0] * img.size[1] > DEFAULT_MAX_PIXELS:
             raise MediaError(f"{what} is {img.size[0]}x{img.size[1]} pixels, too large", code="too_large")
         img.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise MediaError(f"{what} has too many pixels to decode safely ({exc})", code="too_large") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise MediaError(f"{what} is not a readable image: {exc}", code="unsupported") from None
     return exif_transposed(img)
