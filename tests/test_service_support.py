@@ -108,12 +108,50 @@ def make_app(tmp_path):
 
     made = []
 
-    def _make(generator=None, **overrides):
+    def _make(generator=None, identity=None, **overrides):
         # threads: no worker processes to spawn per test (process isolation has its own tests)
         settings = ServiceSettings.load(**{"detector": False, "verify_isolation": "thread", **overrides})
-        app = create_app(settings, generator=generator if generator is not None else FakeGenerator())
+        app = create_app(settings, generator=generator if generator is not None else FakeGenerator(),
+                         identity=identity)
         token, _ = app.state.store.create_api_key("desk" + "-2" * len(made), ["generate", "verify"])
         made.append(app)
         return app, app.state.store, token
 
     return _make
+
+
+def make_identity(alg: str = "es256"):
+    """A throwaway self-signed signing identity (the audit checkpoint needs one; no PKI on disk)."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from forensics.provenance.signing import SigningIdentity
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test newsroom")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=30)).sign(key, hashes.SHA256()))
+    return SigningIdentity(cert.public_bytes(serialization.Encoding.PEM),
+                           key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                             serialization.NoEncryption()), alg=alg)
+
+
+# -- run inside verify worker processes (module level: picklable) ------------------------------------
+def rlimit_as() -> int:
+    import resource
+
+    return resource.getrlimit(resource.RLIMIT_AS)[0]
+
+
+def allocate(n_bytes: int) -> str:
+    try:
+        block = bytearray(n_bytes)
+        return f"allocated {len(block)}"
+    except MemoryError:
+        return "MemoryError"
