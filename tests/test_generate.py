@@ -130,6 +130,9 @@ def test_reproducible_before_the_watermark(tiny, tiny_folder, pki):
     [g2] = tiny.generate(req)
     assert not np.array_equal(g1.pixels, a) and np.abs(g1.pixels.astype(int) - a).mean() < 8
     assert not np.array_equal(g1.pixels, g2.pixels)
+    from PIL import Image
+
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(g1.data)).convert("RGB")), g1.pixels)  # as signed
     assert g1.watermark != g2.watermark and g1.manifest_id != g2.manifest_id
 
 

@@ -102,15 +102,17 @@ def png_noise(size=(96, 96), seed=0) -> bytes:
 
 
 @pytest.fixture
-def make_app(tmp_path):
-    """make_app(generator=..., **settings) -> (app, store, api key with both scopes)."""
+def make_app(tmp_path, service_db):
+    """make_app(generator=..., **settings) -> (app, store, api key with both scopes), on ``service_db``
+    (conftest: SQLite by default; test_service.py runs on PostgreSQL too)."""
     from forensics.service import ServiceSettings, create_app
 
     made = []
 
     def _make(generator=None, identity=None, **overrides):
         # threads: no worker processes to spawn per test (process isolation has its own tests)
-        settings = ServiceSettings.load(**{"detector": False, "verify_isolation": "thread", **overrides})
+        db = {"database_url": service_db, "registry_url": service_db} if service_db else {}
+        settings = ServiceSettings.load(**{"detector": False, "verify_isolation": "thread", **db, **overrides})
         app = create_app(settings, generator=generator if generator is not None else FakeGenerator(),
                          identity=identity)
         token, _ = app.state.store.create_api_key("desk" + "-2" * len(made), ["generate", "verify"])
@@ -155,3 +157,11 @@ def allocate(n_bytes: int) -> str:
         return f"allocated {len(block)}"
     except MemoryError:
         return "MemoryError"
+
+
+def any_database(request, tmp_path):
+    """For a fixture parametrized over ("sqlite", "postgresql"): a fresh database URL of that kind
+    (PostgreSQL: conftest's postgres_url, skipped outside CI when no server is configured)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'db.sqlite'}"
+    return request.getfixturevalue("postgres_url")
