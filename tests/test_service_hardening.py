@@ -495,3 +495,42 @@ def test_generator_has_no_public_unmarked_path():
 
     public = [n for n in dir(Generator) if not n.startswith("_")]
     assert "sample" not in public and "generate" in public  # GeneratedImage.pixels: see test_generate.py
+
+
+@pytest.mark.parametrize("damage", ["not json {", '{"inputs": 3}', '["a"]', '{"inputs": ["x"], "options": 7}'])
+def test_damaged_audit_job_record_is_a_clear_error_on_resume(tmp_path, damage):
+    from forensics.audit.state import AuditState, state_path_for
+
+    out = tmp_path / "report.jsonl"
+    state = AuditState(state_path_for(out))
+    state.db.execute("INSERT INTO meta(k, v) VALUES('job', ?) ON CONFLICT(k) DO UPDATE SET v=excluded.v", (damage,))
+    state.close()
+    r = _cli("audit", "--resume", "--out", str(out))
+    assert r.exit_code == 2, r.output
+    assert "job record" in r.output and "damaged" in r.output and "Traceback" not in r.output
+
+
+@pytest.mark.slow
+def test_generate_on_a_wrong_schema_registry_exits_2_without_traceback(forensics_home, tmp_path, monkeypatch):
+    from forensics.provenance.keys import init_pki
+
+    init_pki()
+    path = tmp_path / "other.sqlite"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE manifests (id INTEGER PRIMARY KEY, name TEXT)")
+    con.commit()
+    con.close()
+    monkeypatch.setenv("FORENSICS_REGISTRY", str(path))
+    r = _cli("generate", "a lighthouse", "-o", str(tmp_path / "x.png"), "--model", "builtin:tiny", "--size", "64x64")
+    assert r.exit_code == 2, r.output
+    assert "another schema" in r.output and "Traceback" not in r.output and not (tmp_path / "x.png").exists()
+
+
+def test_cors_preflight_answers_carry_the_security_headers(make_app):
+    app, _, _ = make_app(cors_origins=["https://newsroom.example"])
+    with TestClient(app) as c:
+        r = c.options("/v1/verify", headers={"Origin": "https://newsroom.example",
+                                             "Access-Control-Request-Method": "POST"})
+    assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "https://newsroom.example"
+    for h in SECURITY_HEADERS:
+        assert h in r.headers

@@ -144,13 +144,14 @@ def create_app(settings: ServiceSettings | None = None, *, generator: Any = None
     app.state.store = store
     app.state.worker = worker
     app.state.limiter = limiter
-    app.add_middleware(SecurityHeaders, json_body_limit=1024 * 1024,
-                       upload_paths=("/v1/verify", "/matches/byContent"))
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type"], expose_headers=["X-Manifest-Id"])
+    # added last = outermost: its headers and its catch-all reach every answer, CORS preflights included
+    app.add_middleware(SecurityHeaders, json_body_limit=1024 * 1024,
+                       upload_paths=("/v1/verify", "/matches/byContent"))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     bearer = HTTPBearer(auto_error=False, description="API key from `forensics keys create-api-key`")
