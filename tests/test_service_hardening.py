@@ -534,3 +534,20 @@ def test_cors_preflight_answers_carry_the_security_headers(make_app):
     assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "https://newsroom.example"
     for h in SECURITY_HEADERS:
         assert h in r.headers
+
+
+def test_cli_verify_audit_reports_intact_and_truncated_logs(make_app, forensics_home):
+    from forensics.provenance.keys import init_pki
+    from forensics.provenance.signing import SigningIdentity
+
+    init_pki()
+    app, store, _ = make_app(identity=SigningIdentity.default())
+    for i in range(3):
+        store.audit("generated", key_name="desk", manifest_id=f"urn:{i}", prompt_sha256="00", model="m")
+    r = _cli("db", "verify-audit", "--url", store.url)
+    assert r.exit_code == 0 and "intact: 3 entries" in r.output, r.output
+    _drop_triggers_and_delete(store.url[len("sqlite:///"):], "id = 3")
+    r = _cli("db", "verify-audit", "--url", store.url, "--json")
+    assert r.exit_code == 1, r.output
+    out = json.loads(r.stdout)
+    assert out["ok"] is False and out["rows"] == 2 and "removed" in out["reason"]
