@@ -101,16 +101,16 @@ def test_config_valid_file_still_applies_and_overrides_are_checked(forensics_hom
 def test_one_schema_for_config_and_service_settings():
     from dataclasses import fields
 
-    from forensics import config
+    from forensics import configfile
     from forensics.service.settings import SECTIONS, ServiceSettings
 
-    configurable = {k for sec in SECTIONS for k in config.SCHEMA[sec]}
+    configurable = {k for sec in SECTIONS for k in configfile.SCHEMA[sec]}
     assert configurable == {f.name for f in fields(ServiceSettings)}
     defaults = ServiceSettings()
     for name in configurable:  # every default passes its own schema entry
         value = getattr(defaults, name)
         if value is not None:
-            option = config.SCHEMA["policy" if name in config.SCHEMA["policy"] else "service"][name]
+            option = configfile.SCHEMA["policy" if name in configfile.SCHEMA["policy"] else "service"][name]
             assert option.check(value) == value
 
 

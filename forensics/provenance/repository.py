@@ -92,9 +92,6 @@ class ManifestRecord:
                    signer_chain_pem=row.signer_chain_pem)
 
 
-# Columns every version of the table has: their absence means the table is not a manifest repository.
-_KEY_COLUMNS = ("manifest_id", "created_at", "watermark_scheme", "watermark_value", "phash", "manifest_store")
-
 FINGERPRINT_SIDE = 512  # px, long side of the copy pHash is computed from
 
 
@@ -134,6 +131,43 @@ def _norm_hex(value: str) -> str:
     return v
 
 
+# Columns every version of the table has: their absence means the table is not a manifest repository.
+_KEY_COLUMNS = ("manifest_id", "created_at", "watermark_scheme", "watermark_value", "phash", "manifest_store")
+
+
+def _create_table(engine, url: str) -> None:
+    """Create the table where missing, then check it is ours. Several processes may race to create it
+    (parallel `forensics generate` on a new registry): a CREATE TABLE/INDEX that loses the race is retried
+    with checkfirst, which then finds what the winner made."""
+    from ..db import database_error
+
+    for attempt in range(5):
+        try:
+            Base.metadata.create_all(engine, tables=[ManifestRow.__table__], checkfirst=True)
+            break
+        except SQLAlchemyError as exc:
+            lost_race = "already exists" in str(exc).lower() or "duplicate" in str(exc).lower()
+            if not lost_race or attempt == 4:
+                raise database_error(url, exc, "the manifest repository") from None
+    _check_columns(engine, url)
+
+
+def _check_columns(engine, url: str) -> None:
+    """A table named ``manifests`` that is not ours (another program's, or damaged) is refused with the
+    missing columns, rather than failing later inside a query."""
+    from ..db import database_error, safe_url
+
+    try:
+        have = {c["name"] for c in inspect(engine).get_columns(ManifestRow.__tablename__)}
+    except SQLAlchemyError as exc:
+        raise database_error(url, exc, "the manifest repository") from None
+    missing = [c for c in _KEY_COLUMNS if c not in have]
+    if missing:
+        raise ConfigError(f"the manifest repository {safe_url(url)} has a table 'manifests' of another schema "
+                          f"(missing columns: {', '.join(missing)}); point $FORENSICS_REGISTRY at another file "
+                          "or database")
+
+
 class ManifestRepository:
     """Store and look up signed manifests. Cheap to construct; engines are cached per URL."""
 
@@ -164,45 +198,14 @@ class ManifestRepository:
             from ..db import database_error
 
             raise database_error(resolved, exc, "the manifest repository") from None
-        repo._check_columns()
+        _check_columns(repo._engine, resolved)
         return repo
 
     def _ensure_schema(self) -> None:
-        """Create the table where missing. Several processes may race to create it (parallel `forensics
-        generate` on a new registry): CREATE TABLE/INDEX losing that race is retried with checkfirst, which
-        then finds what the winner made."""
-        from ..db import database_error
-
-        last: SQLAlchemyError | None = None
-        for _attempt in range(5):
-            try:
-                Base.metadata.create_all(self._engine, tables=[ManifestRow.__table__], checkfirst=True)
-                last = None
-                break
-            except SQLAlchemyError as exc:
-                if "already exists" not in str(exc).lower() and "duplicate" not in str(exc).lower():
-                    raise database_error(self.url, exc, "the manifest repository") from None
-                last = exc
-        if last is not None:
-            raise database_error(self.url, last, "the manifest repository") from None
-        self._check_columns()
-
-    def _check_columns(self) -> None:
-        """A table named ``manifests`` that is not ours (another program's, or damaged) is refused here,
-        with the missing columns, rather than failing later inside a query."""
-        from ..db import database_error
-
         try:
-            have = {c["name"] for c in inspect(self._engine).get_columns(ManifestRow.__tablename__)}
+            _create_table(self._engine, self.url)
         except SQLAlchemyError as exc:
-            raise database_error(self.url, exc, "the manifest repository") from None
-        missing = [c for c in _KEY_COLUMNS if c not in have]
-        if missing:
-            from ..db import safe_url
-
-            raise ConfigError(f"the manifest repository {safe_url(self.url)} has a table 'manifests' of another "
-                              f"schema (missing columns: {', '.join(missing)}); point $FORENSICS_REGISTRY at "
-                              "another file or database")
+            raise ConfigError(f"cannot create the manifest repository {self.url}: {exc}") from None
 
     # -- writing ----------------------------------------------------------------------------
     def store(self, *, manifest_id: str, manifest_store: dict, watermark_scheme: str | None = None,

@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field, fields
 
-from .. import config
+from .. import config, configfile
 
 SECTIONS = ("service", "policy")  # the config.toml tables ServiceSettings reads
 
@@ -71,7 +71,7 @@ class ServiceSettings:
     audit_checkpoint: str | None = None  # signed head of the audit log; default $FORENSICS_HOME/audit-checkpoints/
 
     def __post_init__(self):
-        """Every value, from config.toml or from an override, is checked against config.SCHEMA."""
+        """Every value, from config.toml or from an override, is checked against configfile.SCHEMA."""
         from ..errors import ConfigError
 
         for f in fields(self):
@@ -121,4 +121,4 @@ class ServiceSettings:
 
 
 # Values a config.toml may set, with their types and bounds: the one schema in forensics.config.
-_OPTIONS = {k: v for section in SECTIONS for k, v in config.SCHEMA[section].items()}
+_OPTIONS = {k: v for section in SECTIONS for k, v in configfile.SCHEMA[section].items()}
