@@ -13,37 +13,44 @@ def register(app: typer.Typer) -> None:  # the commands are attached to keys_app
     return None
 
 
-def _store(url: str | None, *, migrate: bool = True):
-    """The key store; ``migrate=False`` for read-only commands (they must work on a read-only database)."""
+def _store(url: str | None):
     from .. import migrations
     from ..service.settings import ServiceSettings
     from ..service.store import ServiceStore
 
     settings = ServiceSettings.load(database_url=url)
     target = settings.resolved_database_url()
-    if migrate:
-        migrations.upgrade(target)
+    migrations.upgrade(target)
     return ServiceStore(target)
 
 
-def _fail(command: str, exc: Exception, url: str | None):
-    """exit 2 with one line for a configuration or database error (never a traceback)."""
-    from sqlalchemy.exc import SQLAlchemyError
+def _clear_errors(command: str):
+    """A configuration or database error in a key command is one line and exit 2, never a traceback."""
+    import functools
 
-    from .. import config
-    from ..db import database_error
+    def wrap(fn):
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            from sqlalchemy.exc import SQLAlchemyError
 
-    if isinstance(exc, SQLAlchemyError):
-        try:
-            target = config.registry_url(url)
-        except Exception:
-            target = url or ""
-        exc = database_error(target, exc)
-    typer.echo(f"forensics keys {command}: {exc.message}", err=True)
-    raise typer.Exit(2)
+            from .. import config
+            from ..db import database_error
+            from ..errors import ForensicsError
+
+            try:
+                return fn(*args, **kwargs)
+            except SQLAlchemyError as exc:
+                exc = database_error(config.registry_url(kwargs.get("db")), exc)
+                typer.echo(f"forensics keys {command}: {exc.message}", err=True)
+            except ForensicsError as exc:
+                typer.echo(f"forensics keys {command}: {exc.message}", err=True)
+            raise typer.Exit(2)
+        return run
+    return wrap
 
 
 @keys_app.command("create-api-key")
+@_clear_errors("create-api-key")
 def create_api_key(
     name: str = typer.Option(..., "--name", help="Who or what uses the key (unique), e.g. 'photo-desk'."),
     scopes: str = typer.Option("generate,verify", help="Comma-separated: generate, verify."),
@@ -61,8 +68,12 @@ def create_api_key(
     try:
         token, info = _store(db).create_api_key(name, [s.strip() for s in scopes.split(",") if s.strip()],
                                                 rate_per_minute=rate_per_minute, daily_quota=daily_quota)
-    except (ForensicsError, SQLAlchemyError) as exc:
-        _fail("create-api-key", exc, db)
+    except ForensicsError as exc:
+        typer.echo(f"forensics keys create-api-key: {exc.message}", err=True)
+        raise typer.Exit(2)
+    except SQLAlchemyError as exc:
+        typer.echo(f"forensics keys create-api-key: database error: {str(exc).splitlines()[0]}", err=True)
+        raise typer.Exit(2)
     if as_json:
         typer.echo(json.dumps({"name": info.name, "key": token, "key_id": info.key_id, "scopes": sorted(info.scopes)}))
     else:
@@ -72,17 +83,11 @@ def create_api_key(
 
 
 @keys_app.command("list-api-keys")
+@_clear_errors("list-api-keys")
 def list_api_keys(db: str = typer.Option(None, "--db", help="Database URL (default: the manifest repository's)."),
                   as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
-    """List API keys (names, ids, scopes; never the keys). Reads only: works on a read-only database."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from ..errors import ForensicsError
-
-    try:
-        keys = _store(db, migrate=False).list_keys()
-    except (ForensicsError, SQLAlchemyError) as exc:
-        _fail("list-api-keys", exc, db)
+    """List API keys (names, ids, scopes; never the keys)."""
+    keys = _store(db).list_keys()
     if as_json:
         typer.echo(json.dumps(keys))
         return
@@ -92,18 +97,11 @@ def list_api_keys(db: str = typer.Option(None, "--db", help="Database URL (defau
 
 
 @keys_app.command("revoke-api-key")
+@_clear_errors("revoke-api-key")
 def revoke_api_key(name: str = typer.Option(..., "--name", help="The key's name."),
                    db: str = typer.Option(None, "--db", help="Database URL (default: the manifest repository's).")):
     """Revoke an API key (it stops working at once)."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from ..errors import ForensicsError
-
-    try:
-        revoked = _store(db).revoke(name)
-    except (ForensicsError, SQLAlchemyError) as exc:
-        _fail("revoke-api-key", exc, db)
-    if not revoked:
+    if not _store(db).revoke(name):
         typer.echo(f"forensics keys revoke-api-key: no active key named {name!r}", err=True)
         raise typer.Exit(2)
     typer.echo(f"revoked '{name}'")

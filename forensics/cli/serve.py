@@ -27,12 +27,9 @@ def serve(
     log_level: str = typer.Option("info", help="uvicorn log level."),
 ):
     """Run the newsroom API and the verification web page (OpenAPI at /openapi.json)."""
-    from sqlalchemy.exc import SQLAlchemyError
-
     from ..errors import ForensicsError
     from ..service import ServiceSettings, create_app
 
-    settings = None
     try:
         settings = ServiceSettings.load(model=model, device=device, queue_size=queue_size,
                                         verify_workers=verify_workers, registry_url=registry,
@@ -48,12 +45,6 @@ def serve(
         raise typer.Exit(2)
     except OSError as exc:
         typer.echo(f"forensics serve: {exc}", err=True)
-        raise typer.Exit(2)
-    except SQLAlchemyError as exc:
-        from ..db import database_error
-
-        target = settings.resolved_database_url() if settings else ""
-        typer.echo(f"forensics serve: {database_error(target, exc).message}", err=True)
         raise typer.Exit(2)
     import uvicorn
 

@@ -202,8 +202,9 @@ class ManifestRepository:
         return repo
 
     def _ensure_schema(self) -> None:
+        _create_table(self._engine, self.url)  # race-safe creation; refuses a 'manifests' table of another schema
         try:
-            _create_table(self._engine, self.url)
+            Base.metadata.create_all(self._engine, tables=[ManifestRow.__table__], checkfirst=True)
         except SQLAlchemyError as exc:
             raise ConfigError(f"cannot create the manifest repository {self.url}: {exc}") from None
 
