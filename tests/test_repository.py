@@ -9,6 +9,7 @@ from PIL import Image
 
 from forensics.errors import ConfigError
 from forensics.provenance.repository import ManifestRepository, fingerprint, hamming
+from test_service_support import any_database, postgres_url  # noqa: F401 (fixture)
 
 
 @pytest.fixture(autouse=True, params=["sqlite", "postgresql"])
@@ -17,8 +18,6 @@ def registry_db(request, tmp_path, monkeypatch):
     $FORENSICS_REGISTRY; "default" leaves the registry at its default place."""
     if request.param == "default":
         return None
-    from test_service_support import any_database
-
     url = any_database(request, tmp_path)
     monkeypatch.setenv("FORENSICS_REGISTRY", url)
     return url

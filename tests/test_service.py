@@ -11,7 +11,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from test_service_support import FakeGenerator, LiveServer, any_database, jpeg_bytes, make_app, png_noise  # noqa: F401
+from test_service_support import (FakeGenerator, LiveServer, any_database, jpeg_bytes, make_app,  # noqa: F401
+                                  png_noise, postgres_url)
 
 SQLITE_ONLY = pytest.mark.parametrize("service_db", ["sqlite"], indirect=True)
 

@@ -1,10 +1,12 @@
 """PostgreSQL specifics: migrations = models, the append-only trigger, atomic quota, repository lookups and
 a generation through the app. Needs $FORENSICS_TEST_POSTGRES_URL (a server where the test may create
 databases, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres); .ci/run starts a throwaway one, and
-under CI=true a missing server fails these tests instead of skipping them (conftest.require_postgres)."""
+under CI=true a missing server fails these tests instead of skipping them (test_service_support.require_postgres)."""
 from __future__ import annotations
 
 import pytest
+
+from test_service_support import postgres_url  # noqa: F401 (fixture)
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
-"""Helpers for the service tests (no tests here): a fake generator and a uvicorn server on loopback."""
+"""Helpers for the service tests (no tests here): a fake generator, a uvicorn server on loopback, and the
+database fixtures (SQLite, and PostgreSQL where $FORENSICS_TEST_POSTGRES_URL names a server)."""
 from __future__ import annotations
 
 import io
+import os
 import socket
 import threading
 import time
@@ -101,10 +103,55 @@ def png_noise(size=(96, 96), seed=0) -> bytes:
     return buf.getvalue()
 
 
+# -- databases (fixtures: import them into a test module to use them): SQLite always; PostgreSQL when $FORENSICS_TEST_POSTGRES_URL names a server (.ci/run starts one) --
+POSTGRES_URL = os.environ.get("FORENSICS_TEST_POSTGRES_URL")
+
+
+def require_postgres() -> str:
+    """The admin URL of the test PostgreSQL server. Skips where none is configured, except under CI, where
+    a missing server is a failure (CI must run these tests)."""
+    if not POSTGRES_URL:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but FORENSICS_TEST_POSTGRES_URL is not set: .ci/run should have started PostgreSQL")
+        pytest.skip("set FORENSICS_TEST_POSTGRES_URL to also run this test against PostgreSQL (CI does)")
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh, empty PostgreSQL database for one test (dropped afterwards)."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin_url = require_postgres()
+    name = "forensics_test_" + uuid.uuid4().hex[:12]
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    yield url
+    from forensics.db import engine_for
+
+    engine_for(url).dispose()
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def service_db():
+    """The database the service tests' apps use: None = SQLite under $FORENSICS_HOME. Test modules that
+    should also run on PostgreSQL override this with :func:`any_database`."""
+    return None
+
+
+
 @pytest.fixture
 def make_app(tmp_path, service_db):
     """make_app(generator=..., **settings) -> (app, store, api key with both scopes), on ``service_db``
-    (conftest: SQLite by default; test_service.py runs on PostgreSQL too)."""
+    (SQLite by default; test_service.py runs on PostgreSQL too)."""
     from forensics.service import ServiceSettings, create_app
 
     made = []
@@ -161,7 +208,7 @@ def allocate(n_bytes: int) -> str:
 
 def any_database(request, tmp_path):
     """For a fixture parametrized over ("sqlite", "postgresql"): a fresh database URL of that kind
-    (PostgreSQL: conftest's postgres_url, skipped outside CI when no server is configured)."""
+    (PostgreSQL: postgres_url, skipped outside CI when no server is configured)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'db.sqlite'}"
     return request.getfixturevalue("postgres_url")
