@@ -176,7 +176,7 @@ def test_fuzzed_requests_never_give_500(make_app):
     json_values = [float("nan"), float("inf"), -1, 10**30, "", "x" * 3000, [], {}, None, True, [1, 2, 3],
                    "512x512x512", [8, 8, 8], [-8, 8], "0x0", 2**64, 1.5]
     hosts = ["/v1/verify", "/matches/byContent", "/v1/generate", "/matches/byBinding", "/v1/manifests/x",
-             "/manifests/x", "/services/supportedAlgorithms", "/healthz", "/"]
+             "/manifests/x", "/services/supportedAlgorithms", "/healthz", "/", "/static/x", "/nope"]
     seen = set()
     with TestClient(app, raise_server_exceptions=False) as c:
         for i in range(240):
