@@ -53,7 +53,7 @@ def test_config_syntax_error_is_refused_not_defaulted(forensics_home):
 
     _write_config(forensics_home, "[service]\npublic_verify = false\nrate_per_minute = 10,\n")
     with pytest.raises(ConfigError) as exc:
-        ServiceSettings.load()  # used to fall back to defaults: public_verify silently true again
+        ServiceSettings.load()  # a fallback to defaults would quietly make /v1/verify public again
     assert f"{forensics_home / 'config.toml'}:3:" in exc.value.message and "invalid TOML" in exc.value.message
     for args in (["serve", "--no-generate", "--port", "0"], ["keys", "list-api-keys"], ["verify", "x.jpg"]):
         r = _cli(*args)
@@ -311,7 +311,7 @@ def test_losing_the_create_table_race_is_not_an_error(tmp_path, monkeypatch):
     from forensics.provenance.repository import ManifestRepository
 
     url = f"sqlite:///{tmp_path / 'new.sqlite'}"
-    ManifestRepository(url)  # the winner made it; now we look as if it had not yet
+    ManifestRepository(url)  # the winner made it; the next check is made to look as if it had not yet
     real = SQLiteDialect.has_table
     calls = {"n": 0}
 
