@@ -33,14 +33,14 @@ def _clear_errors(command: str):
         def run(*args, **kwargs):
             from sqlalchemy.exc import SQLAlchemyError
 
-            from .. import config
             from ..db import database_error
             from ..errors import ForensicsError
+            from ..service.settings import ServiceSettings
 
             try:
                 return fn(*args, **kwargs)
             except SQLAlchemyError as exc:
-                exc = database_error(config.registry_url(kwargs.get("db")), exc)
+                exc = database_error(ServiceSettings.load(database_url=kwargs.get("db")).resolved_database_url(), exc)
                 typer.echo(f"forensics keys {command}: {exc.message}", err=True)
             except ForensicsError as exc:
                 typer.echo(f"forensics keys {command}: {exc.message}", err=True)
