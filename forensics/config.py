@@ -66,10 +66,12 @@ class Settings:
 
 @lru_cache(maxsize=1)
 def settings() -> Settings:
+    """The config.toml, checked against :data:`forensics.configfile.SCHEMA` (empty when there is none). A file
+    that is there but not valid raises :class:`~forensics.configfile.ConfigFileError` (file and line): a
+    broken configuration never falls back to defaults."""
+    from .configfile import load_config
+
     path = home() / "config.toml"
-    if path.is_file():
-        try:
-            return Settings(tomllib.loads(path.read_text()))
-        except (OSError, tomllib.TOMLDecodeError):
-            return Settings({})
+    if path.exists() or path.is_symlink():
+        return Settings(load_config(path))
     return Settings({})

@@ -192,6 +192,14 @@ class Rule:
     check: Callable[[Report], list[str]]
 
 
+def rule_lookup_failed(r: Report) -> list[str]:
+    """A manifest-repository lookup that failed is a reason, not only an analyser error: without it, stripped
+    credentials could not be recovered, and "no evidence" would say more than was checked."""
+    return [f"the manifest repository could not be searched, so credentials stripped from this file could "
+            f"not be recovered ({e.get('message', 'lookup failed')})"
+            for e in r.analyser_errors if e.get("analyser") == "recovery"]
+
+
 # Order = precedence. Broken credentials first: a failed hard binding is the strongest statement we can make.
 DEFAULT_RULES: tuple[Rule, ...] = (
     Rule("tampered", rule_tampered),
@@ -207,6 +215,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule(None, rule_signals_maybe_genai),
     Rule(None, rule_trust_list_notes),
     Rule(None, rule_detector_context),
+    Rule(None, rule_lookup_failed),
 )
 
 

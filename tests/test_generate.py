@@ -116,19 +116,25 @@ def test_from_pretrained_folder(tiny_folder, pki, tmp_path):
 
 def test_reproducible_before_the_watermark(tiny, tiny_folder, pki):
     req = GenerationRequest("same seed, same image", seed=1234, size=(256, 256), steps=2, guidance=1.0)
-    [(_, a, _)] = tiny.sample(req)
-    [(_, b, _)] = tiny.sample(req)
+    [(_, a, _)] = tiny._sample(req)
+    [(_, b, _)] = tiny._sample(req)
     assert a.dtype == np.uint8 and np.array_equal(a, b)
-    [(_, other, _)] = tiny.sample(GenerationRequest("same seed, same image", seed=1235, size=(256, 256),
+    [(_, other, _)] = tiny._sample(GenerationRequest("same seed, same image", seed=1235, size=(256, 256),
                                                     steps=2, guidance=1.0))
     assert not np.array_equal(a, other)
     # the saved-and-reloaded pipeline is the same model
-    [(_, c, _)] = load_generator(str(tiny_folder)).sample(req)
+    [(_, c, _)] = load_generator(str(tiny_folder))._sample(req)
     assert np.array_equal(a, c)
-    # generate() marks exactly those pixels, with a fresh payload each time
+    # generate() marks exactly those pixels, with a fresh payload each time; .pixels are the marked ones
     [g1] = tiny.generate(req)
     [g2] = tiny.generate(req)
-    assert np.array_equal(g1.pixels, a) and np.array_equal(g2.pixels, a)
+    assert not np.array_equal(g1.pixels, a)
+    found = {d.scheme: d for d in wm.detect(g1.pixels, schemes=[wm.DEFAULT_SCHEME])}
+    assert found[wm.DEFAULT_SCHEME].detected and found[wm.DEFAULT_SCHEME].payload == g1.watermark
+    assert not np.array_equal(g1.pixels, g2.pixels)
+    from PIL import Image
+
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(g1.data)).convert("RGB")), g1.pixels)  # as signed
     assert g1.watermark != g2.watermark and g1.manifest_id != g2.manifest_id
 
 
@@ -201,8 +207,9 @@ def test_lora_applied_and_named(tiny, pki, tmp_path):
     gen = load_generator("builtin:tiny", lora=str(lora_dir))
     req = GenerationRequest("styled", seed=2, size=(256, 256))
     [img] = gen.generate(req)
-    [(_, plain, _)] = tiny.sample(req)
-    assert np.abs(img.pixels.astype(int) - plain).mean() > 1.0  # the adapter changed the image
+    [(_, plain, _)] = tiny._sample(req)
+    [(_, styled, _)] = gen._sample(req)
+    assert np.abs(styled.astype(int) - plain).mean() > 1.0  # the adapter changed the image
     [lora] = _assertion(img.manifest, "org.forensics-suite.generation")["lora"]
     import hashlib
 
@@ -260,7 +267,7 @@ def test_sdxl_same_code_path_and_one_mark(tiny_sdxl_folder, pki, tmp_path):
     assert not found["sdxl-dwtDct"].detected  # no second mark
     # control: had diffusers' watermarker run, its mark would be there (so the check above can fail)
     gen.pipe.watermark = StableDiffusionXLWatermarker()
-    [(_, marked_by_diffusers, _)] = gen.sample(req)
+    [(_, marked_by_diffusers, _)] = gen._sample(req)
     assert [d.detected for d in wm.detect(marked_by_diffusers, schemes=["sdxl-dwtDct"])] == [True]
 
 

@@ -9,6 +9,21 @@ from PIL import Image
 
 from forensics.errors import ConfigError
 from forensics.provenance.repository import ManifestRepository, fingerprint, hamming
+from test_service_support import any_database, postgres_url  # noqa: F401 (fixture)
+
+
+@pytest.fixture(autouse=True, params=["sqlite", "postgresql"])
+def registry_db(request, tmp_path, monkeypatch):
+    """Every test here runs on SQLite and on PostgreSQL (where one is configured; always in CI), through
+    $FORENSICS_REGISTRY; "default" leaves the registry at its default place."""
+    if request.param == "default":
+        return None
+    url = any_database(request, tmp_path)
+    monkeypatch.setenv("FORENSICS_REGISTRY", url)
+    return url
+
+
+DEFAULT_REGISTRY = pytest.mark.parametrize("registry_db", ["default"], indirect=True)
 
 
 def _store(repo, mid, value, phash, scheme="test-scheme"):
@@ -24,12 +39,14 @@ def _flip(phash: str, bits: list[int]) -> str:
     return f"{v:016x}"
 
 
+@DEFAULT_REGISTRY
 def test_default_url_is_sqlite_under_home(forensics_home):
     repo = ManifestRepository()
     assert repo.url == "sqlite:///" + str((forensics_home / "registry.sqlite").resolve())
     assert repo.count() == 0
 
 
+@DEFAULT_REGISTRY
 def test_env_registry_and_existing(tmp_path, monkeypatch):
     path = tmp_path / "r" / "reg.sqlite"
     monkeypatch.setenv("FORENSICS_REGISTRY", str(path))
@@ -79,6 +96,7 @@ def test_by_fingerprint_prefilter_and_full_scan():
     assert repo.by_fingerprint("zz") == []
 
 
+@DEFAULT_REGISTRY  # no database involved
 def test_fingerprint_survives_jpeg_reencode():
     rng = np.random.default_rng(3)
     # smooth image (natural images are mostly low-frequency; pHash looks at the low DCT band)
@@ -92,6 +110,7 @@ def test_fingerprint_survives_jpeg_reencode():
     assert hamming(fingerprint(img), fingerprint(other)) > 10
 
 
+@DEFAULT_REGISTRY  # no database involved
 def test_fingerprint_of_large_image_matches_full_resolution_phash():
     # fingerprint() area-reduces to 512 px first (speed); pHash of the full image must stay within 2 bits
     import imagehash

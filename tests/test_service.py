@@ -11,7 +11,16 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from test_service_support import FakeGenerator, LiveServer, jpeg_bytes, make_app, png_noise  # noqa: F401
+from test_service_support import (FakeGenerator, LiveServer, any_database, jpeg_bytes, make_app,  # noqa: F401
+                                  png_noise, postgres_url)
+
+SQLITE_ONLY = pytest.mark.parametrize("service_db", ["sqlite"], indirect=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def service_db(request, tmp_path):
+    """Every app in this module runs on SQLite and on PostgreSQL (where one is configured; always in CI)."""
+    return any_database(request, tmp_path)
 
 
 def auth(token):
@@ -68,6 +77,7 @@ def test_generate_needs_a_key_with_the_generate_scope(make_app):
         assert c.post("/v1/generate", json={"prompt": "a lighthouse"}, headers=auth(token)).status_code == 401
 
 
+@SQLITE_ONLY  # reads the database file's bytes
 def test_api_keys_are_stored_hashed(make_app, tmp_path):
     app, store, token = make_app()
     db_path = store.url[len("sqlite:///"):]
@@ -127,6 +137,7 @@ def test_generate_returns_image_header_and_audits(make_app):
     assert store.verify_audit_chain() == (True, None)
 
 
+@SQLITE_ONLY  # edits behind the database's back with sqlite3 (the Postgres trigger: test_service_postgres.py)
 def test_audit_log_is_append_only_and_tamper_evident(make_app):
     app, store, _ = make_app()
     store.audit("generated", key_name="desk", manifest_id="urn:a", prompt_sha256="00", model="m")
@@ -401,7 +412,7 @@ def test_settings_from_config_toml(forensics_home):
 
 
 # -- migrations --------------------------------------------------------------------------------------
-def test_migrations_create_the_schema_the_models_describe(tmp_path):
+def test_migrations_create_the_schema_the_models_describe(service_db):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
@@ -410,7 +421,7 @@ def test_migrations_create_the_schema_the_models_describe(tmp_path):
     from forensics import migrations
     from forensics.db import Base, engine_for
 
-    url = f"sqlite:///{tmp_path / 'fresh.sqlite'}"
+    url = service_db
     migrations.upgrade(url)
     assert migrations.current(url) == migrations.head()
     with engine_for(url).connect() as conn:
@@ -418,11 +429,11 @@ def test_migrations_create_the_schema_the_models_describe(tmp_path):
     assert diff == [], f"models changed without a migration: {diff}"
 
 
-def test_migrations_adopt_a_repository_created_without_them(tmp_path):
+def test_migrations_adopt_a_repository_created_without_them(service_db):
     from forensics import migrations
     from forensics.provenance.repository import ManifestRepository
 
-    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    url = service_db
     repo = ManifestRepository(url)  # creates its table itself (as `forensics generate` does)
     repo.store(manifest_id="urn:x", manifest_store={"manifests": {}})
     migrations.upgrade(url)
@@ -430,8 +441,10 @@ def test_migrations_adopt_a_repository_created_without_them(tmp_path):
     assert ManifestRepository(url).get("urn:x") is not None
 
 
-def test_cli_create_api_key_and_db_upgrade(forensics_home):
+def test_cli_create_api_key_and_db_upgrade(forensics_home, service_db, monkeypatch):
     from typer.testing import CliRunner
+
+    monkeypatch.setenv("FORENSICS_REGISTRY", service_db)
 
     from forensics.cli import app
     from forensics.service.store import ServiceStore

@@ -1,34 +1,17 @@
-"""The service's storage on Postgres. Runs only when $FORENSICS_TEST_POSTGRES_URL points at a server
-where it may create databases (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres); skipped
-otherwise (CI has no Postgres)."""
+"""PostgreSQL specifics: migrations = models, the append-only trigger, atomic quota, repository lookups and
+a generation through the app. Needs $FORENSICS_TEST_POSTGRES_URL (a server where the test may create
+databases, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres); .ci/run starts a throwaway one, and
+under CI=true a missing server fails these tests instead of skipping them (test_service_support.require_postgres)."""
 from __future__ import annotations
-
-import os
-import uuid
 
 import pytest
 
-URL = os.environ.get("FORENSICS_TEST_POSTGRES_URL")
-pytestmark = pytest.mark.skipif(not URL, reason="set FORENSICS_TEST_POSTGRES_URL to test against Postgres")
+from test_service_support import postgres_url  # noqa: F401 (fixture)
 
 
 @pytest.fixture
-def pg_url():
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    name = "forensics_test_" + uuid.uuid4().hex[:10]
-    admin = create_engine(URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(URL).set(database=name).render_as_string(hide_password=False)
-    yield url
-    from forensics.db import engine_for
-
-    engine_for(url).dispose()
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+def pg_url(postgres_url):
+    return postgres_url
 
 
 def test_postgres_migrations_store_and_append_only_audit(pg_url):
@@ -81,3 +64,25 @@ def test_service_on_postgres(pg_url):
         r = c.post("/v1/generate", json={"prompt": "a lighthouse"}, headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 200
     assert app.state.store.audit_entries()[-1]["manifest_id"] == r.headers["x-manifest-id"]
+
+
+def test_postgres_audit_truncation_is_detected(pg_url, tmp_path):
+    from sqlalchemy import text
+
+    from forensics import migrations
+    from forensics.db import engine_for
+    from forensics.service.checkpoint import AuditCheckpoint, database_digest
+    from forensics.service.store import ServiceStore
+    from test_service_support import make_identity
+
+    migrations.upgrade(pg_url)
+    store = ServiceStore(pg_url, checkpoint=AuditCheckpoint(tmp_path / "head.json", make_identity(),
+                                                            database_digest(pg_url)))
+    for i in range(3):
+        store.audit("generated", key_name="desk", manifest_id=f"urn:{i}", prompt_sha256="00", model="m")
+    assert store.verify_audit_chain() == (True, None)
+    with engine_for(pg_url).begin() as conn:  # someone with raw access drops the trigger and cuts the tail
+        conn.execute(text("DROP TRIGGER service_audit_log_append_only ON service_audit_log"))
+        conn.execute(text("DELETE FROM service_audit_log WHERE id = (SELECT max(id) FROM service_audit_log)"))
+    ok, bad = store.verify_audit_chain()
+    assert not ok and bad is not None and "removed" in store.audit_status()["reason"]

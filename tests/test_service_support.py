@@ -1,7 +1,9 @@
-"""Helpers for the service tests (no tests here): a fake generator and a uvicorn server on loopback."""
+"""Helpers for the service tests (no tests here): a fake generator, a uvicorn server on loopback, and the
+database fixtures (SQLite, and PostgreSQL where $FORENSICS_TEST_POSTGRES_URL names a server)."""
 from __future__ import annotations
 
 import io
+import os
 import socket
 import threading
 import time
@@ -101,19 +103,112 @@ def png_noise(size=(96, 96), seed=0) -> bytes:
     return buf.getvalue()
 
 
+# -- databases (fixtures: import them into a test module to use them): SQLite always; PostgreSQL when $FORENSICS_TEST_POSTGRES_URL names a server (.ci/run starts one) --
+POSTGRES_URL = os.environ.get("FORENSICS_TEST_POSTGRES_URL")
+
+
+def require_postgres() -> str:
+    """The admin URL of the test PostgreSQL server. Skips where none is configured, except under CI, where
+    a missing server is a failure (CI must run these tests)."""
+    if not POSTGRES_URL:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but FORENSICS_TEST_POSTGRES_URL is not set: .ci/run should have started PostgreSQL")
+        pytest.skip("set FORENSICS_TEST_POSTGRES_URL to also run this test against PostgreSQL (CI does)")
+    return POSTGRES_URL
+
+
 @pytest.fixture
-def make_app(tmp_path):
-    """make_app(generator=..., **settings) -> (app, store, api key with both scopes)."""
+def postgres_url():
+    """A fresh, empty PostgreSQL database for one test (dropped afterwards)."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin_url = require_postgres()
+    name = "forensics_test_" + uuid.uuid4().hex[:12]
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    yield url
+    from forensics.db import engine_for
+
+    engine_for(url).dispose()
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def service_db():
+    """The database the service tests' apps use: None = SQLite under $FORENSICS_HOME. Test modules that
+    should also run on PostgreSQL override this with :func:`any_database`."""
+    return None
+
+
+
+@pytest.fixture
+def make_app(tmp_path, service_db):
+    """make_app(generator=..., **settings) -> (app, store, api key with both scopes), on ``service_db``
+    (SQLite by default; test_service.py runs on PostgreSQL too)."""
     from forensics.service import ServiceSettings, create_app
 
     made = []
 
-    def _make(generator=None, **overrides):
+    def _make(generator=None, identity=None, **overrides):
         # threads: no worker processes to spawn per test (process isolation has its own tests)
-        settings = ServiceSettings.load(**{"detector": False, "verify_isolation": "thread", **overrides})
-        app = create_app(settings, generator=generator if generator is not None else FakeGenerator())
+        db = {"database_url": service_db, "registry_url": service_db} if service_db else {}
+        settings = ServiceSettings.load(**{"detector": False, "verify_isolation": "thread", **db, **overrides})
+        app = create_app(settings, generator=generator if generator is not None else FakeGenerator(),
+                         identity=identity)
         token, _ = app.state.store.create_api_key("desk" + "-2" * len(made), ["generate", "verify"])
         made.append(app)
         return app, app.state.store, token
 
     return _make
+
+
+def make_identity(alg: str = "es256"):
+    """A throwaway self-signed signing identity (the audit checkpoint needs one; no PKI on disk)."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from forensics.provenance.signing import SigningIdentity
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test newsroom")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=30)).sign(key, hashes.SHA256()))
+    return SigningIdentity(cert.public_bytes(serialization.Encoding.PEM),
+                           key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                             serialization.NoEncryption()), alg=alg)
+
+
+# -- run inside verify worker processes (module level: picklable) ------------------------------------
+def rlimit_as() -> int:
+    import resource
+
+    return resource.getrlimit(resource.RLIMIT_AS)[0]
+
+
+def allocate(n_bytes: int) -> str:
+    try:
+        block = bytearray(n_bytes)
+        return f"allocated {len(block)}"
+    except MemoryError:
+        return "MemoryError"
+
+
+def any_database(request, tmp_path):
+    """For a fixture parametrized over ("sqlite", "postgresql"): a fresh database URL of that kind
+    (PostgreSQL: postgres_url, skipped outside CI when no server is configured)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'db.sqlite'}"
+    return request.getfixturevalue("postgres_url")

@@ -161,7 +161,7 @@ def run_audit(
     except (OSError, sqlite3.Error) as exc:
         raise AuditError(f"cannot open the audit state {state_path}: {exc}") from None
     try:
-        job = state.get("job")
+        job = _read_job(state, state_path) if resume else state.get("job")
         if resume:
             if not job:
                 raise AuditError(f"nothing to resume in {state_path}")
@@ -291,3 +291,22 @@ def _write_reports(state: AuditState, scan: int, out: Path, *, html, csv, parque
             except Exception:
                 pass
         raise
+
+
+def _read_job(state: AuditState, state_path: Path) -> dict | None:
+    """The recorded job, checked before --resume relies on it: a damaged record is a clear AuditError."""
+    try:
+        job = state.get("job")
+    except (ValueError, TypeError, sqlite3.Error) as exc:  # not JSON, or an unreadable state table
+        raise AuditError(f"the job record in {state_path} is damaged ({exc}); run the audit again without "
+                         "--resume") from None
+    if job is None:
+        return None
+    if not (isinstance(job, dict) and isinstance(job.get("inputs"), list)
+            and all(isinstance(i, str) for i in job["inputs"]) and isinstance(job.get("options", {}), dict)
+            and isinstance(job.get("analysers"), (list, type(None)))):
+        raise AuditError(f"the job record in {state_path} is damaged (unexpected shape); run the audit again "
+                         "without --resume")
+    job.setdefault("options", {})
+    return job
+

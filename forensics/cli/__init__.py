@@ -30,6 +30,18 @@ def _version(value: bool):
 def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                        help="Print the version and exit.")):
     """forensics-suite command line."""
+    import sys
+
+    if "--help" in sys.argv[1:]:  # help never depends on the configuration
+        return
+    from .. import config
+    from ..errors import ConfigError
+
+    try:  # configuration fails closed: a config.toml that cannot be used as written stops every command
+        config.settings()
+    except ConfigError as exc:
+        typer.echo(f"forensics: configuration error: {exc.message}", err=True)
+        raise typer.Exit(2)
 
 
 from . import apikeys, audit, detect, generate, keys, serve, sign, verify, watermark  # noqa: E402

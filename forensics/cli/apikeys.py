@@ -24,7 +24,33 @@ def _store(url: str | None):
     return ServiceStore(target)
 
 
+def _clear_errors(command: str):
+    """A configuration or database error in a key command is one line and exit 2, never a traceback."""
+    import functools
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            from sqlalchemy.exc import SQLAlchemyError
+
+            from ..db import database_error
+            from ..errors import ForensicsError
+            from ..service.settings import ServiceSettings
+
+            try:
+                return fn(*args, **kwargs)
+            except SQLAlchemyError as exc:
+                exc = database_error(ServiceSettings.load(database_url=kwargs.get("db")).resolved_database_url(), exc)
+                typer.echo(f"forensics keys {command}: {exc.message}", err=True)
+            except ForensicsError as exc:
+                typer.echo(f"forensics keys {command}: {exc.message}", err=True)
+            raise typer.Exit(2)
+        return run
+    return wrap
+
+
 @keys_app.command("create-api-key")
+@_clear_errors("create-api-key")
 def create_api_key(
     name: str = typer.Option(..., "--name", help="Who or what uses the key (unique), e.g. 'photo-desk'."),
     scopes: str = typer.Option("generate,verify", help="Comma-separated: generate, verify."),
@@ -57,6 +83,7 @@ def create_api_key(
 
 
 @keys_app.command("list-api-keys")
+@_clear_errors("list-api-keys")
 def list_api_keys(db: str = typer.Option(None, "--db", help="Database URL (default: the manifest repository's)."),
                   as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
     """List API keys (names, ids, scopes; never the keys)."""
@@ -70,6 +97,7 @@ def list_api_keys(db: str = typer.Option(None, "--db", help="Database URL (defau
 
 
 @keys_app.command("revoke-api-key")
+@_clear_errors("revoke-api-key")
 def revoke_api_key(name: str = typer.Option(..., "--name", help="The key's name."),
                    db: str = typer.Option(None, "--db", help="Database URL (default: the manifest repository's).")):
     """Revoke an API key (it stops working at once)."""

@@ -65,10 +65,15 @@ def db_upgrade(url: str = typer.Option(None, "--url", help="SQLAlchemy URL (defa
 
     from .. import config, migrations
 
+    from ..errors import ForensicsError
+
     target = config.registry_url(url)
     try:
         migrations.upgrade(target, revision)
         typer.echo(f"{_safe_url(target)}: at revision {migrations.current(target)}")
+    except ForensicsError as exc:
+        typer.echo(f"forensics db upgrade: {exc.message}", err=True)
+        raise typer.Exit(2)
     except (SQLAlchemyError, ModuleNotFoundError) as exc:
         typer.echo(f"forensics db upgrade: {type(exc).__name__}: {str(exc).splitlines()[0]}", err=True)
         raise typer.Exit(2)
@@ -87,6 +92,50 @@ def db_current(url: str = typer.Option(None, "--url", help="SQLAlchemy URL (defa
     except (SQLAlchemyError, ModuleNotFoundError) as exc:
         typer.echo(f"forensics db current: {type(exc).__name__}: {str(exc).splitlines()[0]}", err=True)
         raise typer.Exit(2)
+
+
+@db_app.command("verify-audit")
+def db_verify_audit(url: str = typer.Option(None, "--url", help="Database URL of the audit log (default: the "
+                                                               "service's database_url, else the repository's)."),
+                    as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
+    """Check the service's audit log: its hash chain and the signed checkpoint of its head (exit 0 intact,
+    1 edited or cut short, 2 cannot check)."""
+    import json
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ..db import database_error
+    from ..errors import ForensicsError
+    from ..service.checkpoint import AuditCheckpoint
+    from ..service.settings import ServiceSettings
+    from ..service.signing import load_identity
+    from ..service.store import ServiceStore
+
+    target = None
+    try:
+        settings = ServiceSettings.load(database_url=url)
+        target = settings.resolved_database_url()
+        identity = load_identity(settings)  # its certificate checks the checkpoint's signature
+        store = ServiceStore(target, checkpoint=AuditCheckpoint.for_settings(settings, identity, target))
+        status = store.audit_status()
+    except ForensicsError as exc:
+        typer.echo(f"forensics db verify-audit: {exc.message}", err=True)
+        raise typer.Exit(2)
+    except SQLAlchemyError as exc:
+        typer.echo(f"forensics db verify-audit: {database_error(target or '', exc).message}", err=True)
+        raise typer.Exit(2)
+    if as_json:
+        cp = status["checkpoint"]
+        typer.echo(json.dumps({**status, "checkpoint": None if cp is None else
+                               {k: cp[k] for k in ("rows", "head_id", "head_sha256", "at")}}))
+    elif status["ok"]:
+        cp = status["checkpoint"]
+        anchor = f"; signed head: entry {cp['head_id']} at {cp['at']}" if cp else ""
+        extra = f"; {status['unanchored']} newer entries not yet anchored" if status["unanchored"] else ""
+        typer.echo(f"audit log intact: {status['rows']} entries{anchor}{extra}")
+    else:
+        typer.echo(f"audit log FAILED: {status['reason']}")
+    raise typer.Exit(0 if status["ok"] else 1)
 
 
 def _safe_url(url: str) -> str:

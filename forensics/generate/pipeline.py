@@ -16,7 +16,7 @@ import logging
 import os
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import ConfigError, ForensicsError, MediaError
+from .limits import HARD_LIMITS, GenerationLimits, check_request
 from .tiny import TINY_ID
 from .types import FORMATS, GeneratedImage, GenerationRequest, ProgressCallback
 
@@ -36,8 +37,8 @@ GENERATION_LABEL = "org.forensics-suite.generation"
 SOFT_BINDING_LABEL = "c2pa.soft-binding"
 CLAIM_GENERATOR = f"forensics-suite/{__version__}"
 DEFAULT_MODEL = "stabilityai/sd-turbo"
-MAX_SIDE = 2048
-MAX_IMAGES = 16
+MAX_SIDE = HARD_LIMITS.max_side
+MAX_IMAGES = HARD_LIMITS.max_images
 
 # Model-family defaults as data: first matching substring of the model id (lowercase) wins.
 FAMILY_DEFAULTS: tuple[tuple[str, dict], ...] = (
@@ -227,6 +228,7 @@ class Generator:
         self.device = device
         self._derived: dict[str, Any] = {}
         self._repo = None
+        self.limits: GenerationLimits = HARD_LIMITS
         self._prepare(pipe)
 
     # -- properties -------------------------------------------------------------------------
@@ -299,35 +301,29 @@ class Generator:
         if req.size is None:
             return self.native_size()
         w, h = (int(v) for v in req.size)
-        multiple = 8 * (2 if getattr(self.pipe, "transformer", None) is not None else 1)
-        if not (multiple <= w <= MAX_SIDE and multiple <= h <= MAX_SIDE) or w % multiple or h % multiple:
-            raise ConfigError(f"size {w}x{h}: width and height must be multiples of {multiple} "
-                              f"between {multiple} and {MAX_SIDE}")
+        if getattr(self.pipe, "transformer", None) is not None:  # patchified latents: twice the multiple
+            check_request(replace(self.limits, side_multiple=16, min_side=max(16, self.limits.min_side)),
+                          size=(w, h))
         return w, h
 
     def _validate(self, req: GenerationRequest) -> None:
         if not isinstance(req.prompt, str) or not req.prompt.strip():
             raise ConfigError("the prompt is empty")
-        if not 1 <= int(req.n) <= MAX_IMAGES:
-            raise ConfigError(f"n must be between 1 and {MAX_IMAGES}")
         if req.format.lower() not in FORMATS:
             raise ConfigError(f"unknown format {req.format!r}; use png, jpeg or webp")
-        if req.steps is not None and not 1 <= int(req.steps) <= 200:
-            raise ConfigError("steps must be between 1 and 200")
         if req.mask is not None and req.init_image is None:
             raise ConfigError("--mask needs --init-image")
-        if req.strength is not None and not 0.0 < float(req.strength) <= 1.0:
-            raise ConfigError("strength must be in (0, 1]")
-        if req.seed is not None and not 0 <= int(req.seed) < 2**63:
-            raise ConfigError("seed must be between 0 and 2**63-1")
+        size = tuple(req.size) if req.size is not None else None
+        check_request(self.limits, steps=req.steps, seed=req.seed, size=size, guidance=req.guidance, n=req.n,
+                      strength=req.strength)
 
     # -- the public call --------------------------------------------------------------------
-    def sample(self, req: GenerationRequest, progress: ProgressCallback | None = None
-               ) -> list[tuple[int, np.ndarray, dict]]:
+    def _sample(self, req: GenerationRequest, progress: ProgressCallback | None = None
+                ) -> list[tuple[int, np.ndarray, dict]]:
         """Run the sampler and decode: [(seed, uint8 HxWx3 pixels BEFORE the watermark, settings)].
 
-        Deterministic for a given model, seed and settings on CPU. Not a way around the mark: this returns
-        pixels, never files; only :meth:`generate` writes images, and it marks and signs every one.
+        Private: unmarked pixels never leave the generator. The public call is :meth:`generate`, which marks,
+        signs and stores every image. Deterministic for a given model, seed and settings on CPU.
         """
         import torch
 
@@ -415,7 +411,7 @@ class Generator:
         identity = self._identity()
         repo = self._repository()
         images = []
-        for seed, pixels, settings in self.sample(req, progress):
+        for seed, pixels, settings in self._sample(req, progress):
             images.append(self._finish(req, seed, pixels, settings, wm, identity, repo))
         return images
 
@@ -468,7 +464,7 @@ class Generator:
         return GeneratedImage(data=signed.data, media_type=media_type, manifest_id=signed.manifest_id,
                               watermark=payload.hex(), seed=seed, width=settings["width"],
                               height=settings["height"], manifest=signed.manifest, timings_ms=timings,
-                              pixels=pixels)
+                              pixels=marked)
 
     def _actions(self, settings: dict, edit: bool) -> list[dict]:
         agent = {"name": self.model_id}

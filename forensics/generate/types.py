@@ -41,7 +41,7 @@ class GeneratedImage:
     height: int
     manifest: dict  # the active manifest as c2pa reads it back
     timings_ms: dict = field(default_factory=dict)  # sample / watermark / encode / sign / store
-    pixels: "np.ndarray | None" = field(default=None, repr=False)  # decoded uint8 BEFORE the watermark
+    pixels: "np.ndarray | None" = field(default=None, repr=False)  # uint8 HxWx3 as signed: watermarked
 
     @property
     def extension(self) -> str:

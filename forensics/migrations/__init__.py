@@ -24,13 +24,22 @@ def alembic_config(url: str):
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Migrate the database at ``url`` to ``revision`` (idempotent; cached per process)."""
+    """Migrate the database at ``url`` to ``revision`` (idempotent; cached per process). A database that
+    cannot be migrated (not a database, read-only, a revision this version does not know, unreachable)
+    raises :class:`~forensics.errors.ConfigError` with the reason."""
     with _lock:
         if revision == "head" and url in _done:
             return
         from alembic import command
+        from alembic.util import CommandError
+        from sqlalchemy.exc import SQLAlchemyError
 
-        command.upgrade(alembic_config(url), revision)
+        from ..db import database_error
+
+        try:
+            command.upgrade(alembic_config(url), revision)
+        except (SQLAlchemyError, CommandError) as exc:
+            raise database_error(url, exc) from None
         if revision == "head":
             _done.add(url)
 

@@ -142,6 +142,43 @@ def _norm_hex(value: str) -> str:
     return v
 
 
+# Columns every version of the table has: their absence means the table is not a manifest repository.
+_KEY_COLUMNS = ("manifest_id", "created_at", "watermark_scheme", "watermark_value", "phash", "manifest_store")
+
+
+def _create_table(engine, url: str) -> None:
+    """Create the table where missing, then check it is ours. Several processes may race to create it
+    (parallel `forensics generate` on a new registry): a CREATE TABLE/INDEX that loses the race is retried
+    with checkfirst, which then finds what the winner made."""
+    from ..db import database_error
+
+    for attempt in range(5):
+        try:
+            Base.metadata.create_all(engine, tables=[ManifestRow.__table__], checkfirst=True)
+            break
+        except SQLAlchemyError as exc:
+            lost_race = "already exists" in str(exc).lower() or "duplicate" in str(exc).lower()
+            if not lost_race or attempt == 4:
+                raise database_error(url, exc, "the manifest repository") from None
+    _check_columns(engine, url)
+
+
+def _check_columns(engine, url: str) -> None:
+    """A table named ``manifests`` that is not ours (another program's, or damaged) is refused with the
+    missing columns, rather than failing later inside a query."""
+    from ..db import database_error, safe_url
+
+    try:
+        have = {c["name"] for c in inspect(engine).get_columns(ManifestRow.__tablename__)}
+    except SQLAlchemyError as exc:
+        raise database_error(url, exc, "the manifest repository") from None
+    missing = [c for c in _KEY_COLUMNS if c not in have]
+    if missing:
+        raise ConfigError(f"the manifest repository {safe_url(url)} has a table 'manifests' of another schema "
+                          f"(missing columns: {', '.join(missing)}); point $FORENSICS_REGISTRY at another file "
+                          "or database")
+
+
 class ManifestRepository:
     """Store and look up signed manifests. Cheap to construct; engines are cached per URL."""
 
@@ -170,10 +207,14 @@ class ManifestRepository:
             if not inspect(repo._engine).has_table(ManifestRow.__tablename__):
                 return None
         except SQLAlchemyError as exc:
-            raise ConfigError(f"cannot open the manifest repository {resolved}: {exc}") from None
+            from ..db import database_error
+
+            raise database_error(resolved, exc, "the manifest repository") from None
+        _check_columns(repo._engine, resolved)
         return repo
 
     def _ensure_schema(self) -> None:
+        _create_table(self._engine, self.url)  # race-safe creation; refuses a 'manifests' table of another schema
         try:
             Base.metadata.create_all(self._engine, tables=[ManifestRow.__table__], checkfirst=True)
             if not self._column_exists("manifest_store_c2pa"):  # a repository made before revision 0003

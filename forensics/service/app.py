@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
@@ -21,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
 from ..errors import ForensicsError
+from ..generate.limits import check_request
 from .middleware import SecurityHeaders
 from .pool import VerifyPool, WorkerCrashed
 from .policy import PromptPolicy
@@ -40,9 +42,10 @@ class GenerateBody(BaseModel):
 
     prompt: str = Field(min_length=1, max_length=2000)
     negative_prompt: str | None = Field(None, max_length=2000)
-    seed: int | None = Field(None, ge=0, le=2**32 - 1)
-    steps: int | None = Field(None, ge=1, le=1000)
-    guidance: float | None = Field(None, ge=0, le=50)
+    # ranges: forensics.generate.limits.check_request, with the server's limits (one place for every entry point)
+    seed: int | None = None
+    steps: int | None = None
+    guidance: float | None = None
     size: tuple[int, int] | None = Field(None, description='"WxH" (e.g. "512x512") or [w, h]')
     format: Literal["png", "jpeg", "webp"] = "png"
     private_prompt: bool | None = Field(None, description="store only the prompt's SHA-256 in the manifest "
@@ -91,7 +94,6 @@ def create_app(settings: ServiceSettings | None = None, *, generator: Any = None
     from .. import migrations
 
     migrations.upgrade(settings.resolved_database_url())
-    store = store or ServiceStore(settings.resolved_database_url())
     policy = PromptPolicy.from_settings(settings)
     limiter = RateLimiter(settings.rate_per_minute, settings.burst)
     if settings.generate and generator is None and identity is None:
@@ -100,6 +102,13 @@ def create_app(settings: ServiceSettings | None = None, *, generator: Any = None
         # now, not in the worker thread: a missing key fails here, and a key taken from the environment is
         # removed from it before any verification worker process is spawned (they would inherit it)
         identity = load_identity(settings)
+    if store is None:
+        checkpoint = None
+        if identity is not None:  # the audit log's head is signed with the service's own key
+            from .checkpoint import AuditCheckpoint
+
+            checkpoint = AuditCheckpoint.for_settings(settings, identity, settings.resolved_database_url())
+        store = ServiceStore(settings.resolved_database_url(), checkpoint=checkpoint)
 
     def load_model():
         if generator is not None:
@@ -110,6 +119,7 @@ def create_app(settings: ServiceSettings | None = None, *, generator: Any = None
                               registry_url=settings.resolved_registry_url())
 
     worker = GenerationWorker(load_model, settings.queue_size) if settings.generate else None
+    limits = settings.generation_limits()
     pool: VerifyPool | None = None
 
     @asynccontextmanager
@@ -134,13 +144,14 @@ def create_app(settings: ServiceSettings | None = None, *, generator: Any = None
     app.state.store = store
     app.state.worker = worker
     app.state.limiter = limiter
-    app.add_middleware(SecurityHeaders, json_body_limit=1024 * 1024,
-                       upload_paths=("/v1/verify", "/matches/byContent"))
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type"], expose_headers=["X-Manifest-Id"])
+    # added last = outermost: its headers and its catch-all reach every answer, CORS preflights included
+    app.add_middleware(SecurityHeaders, json_body_limit=1024 * 1024,
+                       upload_paths=("/v1/verify", "/matches/byContent"))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     bearer = HTTPBearer(auto_error=False, description="API key from `forensics keys create-api-key`")
@@ -172,6 +183,11 @@ def create_app(settings: ServiceSettings | None = None, *, generator: Any = None
     @app.exception_handler(ForensicsError)
     async def _forensics_error(_request: Request, exc: ForensicsError):
         return JSONResponse({"detail": exc.message, "code": exc.code}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_request: Request, exc: RequestValidationError):
+        # FastAPI's own handler echoes the offending input, which may be NaN/Infinity (not JSON) or huge
+        return JSONResponse({"detail": [_safe_error(e) for e in exc.errors()[:20]]}, status_code=422)
 
     # -- health and page ---------------------------------------------------------------------------
     @app.get("/healthz", tags=["service"])
@@ -206,14 +222,10 @@ def create_app(settings: ServiceSettings | None = None, *, generator: Any = None
         wait = limiter.check(key.key_id, key.rate_per_minute)
         if wait:
             raise HTTPException(429, "rate limit for this API key", headers={"Retry-After": str(math.ceil(wait))})
-        if body.steps is not None and body.steps > settings.max_steps:
-            raise HTTPException(422, f"steps must be at most {settings.max_steps}")
-        if body.size is not None:
-            w, h = body.size
-            if not (settings.min_side <= w <= settings.max_side and settings.min_side <= h <= settings.max_side):
-                raise HTTPException(422, f"width and height must be {settings.min_side}-{settings.max_side} px")
-            if w % 8 or h % 8:
-                raise HTTPException(422, "width and height must be multiples of 8")
+        try:
+            check_request(limits, steps=body.steps, seed=body.seed, size=body.size, guidance=body.guidance)
+        except ForensicsError as exc:
+            raise HTTPException(422, exc.message) from None
         model_id = getattr(worker.generator, "model_id", None) or settings.model
         digest = prompt_digest(body.prompt)
         decision = policy.check(body.prompt)
@@ -393,6 +405,12 @@ def create_app(settings: ServiceSettings | None = None, *, generator: Any = None
         return _manifest_answer(rec, request, default_binary=True, active_only=return_active)
 
     return app
+
+
+def _safe_error(error: dict) -> dict:
+    """One validation error without the echoed input or context: always JSON, never large."""
+    loc = [part if isinstance(part, (str, int)) else str(part) for part in error.get("loc", ())]
+    return {"loc": loc, "msg": str(error.get("msg", "invalid value"))[:500], "type": str(error.get("type", ""))}
 
 
 def _safety_refusal(exc: BaseException) -> str | None:

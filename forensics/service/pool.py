@@ -8,6 +8,10 @@ keeps a reference to its argument buffers on every call (an in-process verifier 
 with the watermark detector of 10:25 UTC, 2.8 KB with the one of 10:55, which decodes less often).
 ``verify_isolation = "thread"`` keeps everything in-process (faster start, used by most unit tests).
 
+Budgets per upload: the pixel count is checked in the file header before any decode
+(``verify_max_pixels``), and each worker process's address space is capped at its warmed-up size plus
+``verify_memory_mb`` (RLIMIT_AS; not in thread mode, where a cap would bind the whole server).
+
 Recycling is done here, not with ``ProcessPoolExecutor(max_tasks_per_child=…)``: on Python 3.11-3.13 that
 option can deadlock the pool once a worker exits at its limit with work queued (CPython gh-115634) — seen
 here as a hung load test. After ``max_tasks`` submissions the pool is retired instead (``shutdown(wait=False)``:
@@ -39,20 +43,101 @@ def _verifier(options):
     return v
 
 
+def _scrub(value, path: str, name: str):
+    """``value`` with the server's temporary path replaced by the client's file name (or "upload")."""
+    if isinstance(value, str):
+        return value.replace(path, name)
+    if isinstance(value, dict):
+        return {k: _scrub(v, path, name) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v, path, name) for v in value]
+    return value
+
+
 def verify_job(options, path: str, name: str) -> dict:
-    return _verifier(options).verify(Path(path), display_path=name).to_json()
+    from ..report import ErrorInfo
+    from ..verdict import decide
+
+    report = _verifier(options).verify(Path(path), display_path=name)
+    if report.error is None and any("MemoryError" in str(e.get("message", "")) for e in report.analyser_errors):
+        report.error = ErrorInfo("too_large", "the file needs more memory than one verification may use "
+                                              "(the server's per-upload budget)")
+        report.verdict = decide(report)
+    return _scrub(report.to_json(), path, name)
 
 
-def content_job(registry_url: str, path: str, alg: str | None, max_results: int) -> list:
+def content_job(registry_url: str, path: str, alg: str | None, max_results: int, max_pixels: int | None = None
+                ) -> list:
+    from ..errors import ForensicsError
     from .resolve import Resolver
 
-    return Resolver(registry_url).by_content(Path(path), alg, max_results)
+    try:
+        return Resolver(registry_url).by_content(Path(path), alg, max_results, max_pixels=max_pixels)
+    except ForensicsError as exc:
+        exc.args = (_scrub(exc.message, path, "upload"),)
+        raise
+    except MemoryError:
+        from ..errors import TooLarge
+
+        raise TooLarge("the image needs more memory than one lookup may use") from None
 
 
 def warm_job(options) -> bool:
     """Import and build the analysers before the first upload arrives."""
     _verifier(options)
     return True
+
+
+def _vm_size() -> int | None:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def init_worker(options, memory_bytes: int) -> None:
+    """Each verify worker process: build and warm the analysers (models load on first use), then cap the
+    address space at what that took plus ``memory_bytes``, so a hostile file costs a MemoryError (422
+    too_large) in that worker rather than the machine's memory."""
+    try:
+        import tempfile
+
+        import numpy as np
+        from PIL import Image
+
+        v = _verifier(options)
+        with tempfile.TemporaryDirectory(prefix="forensics-warm-") as d:
+            warm = Path(d) / "warm.png"
+            Image.fromarray(np.random.default_rng(0).integers(0, 255, (256, 256, 3), dtype=np.uint8)).save(warm)
+            v.verify(warm)
+    except Exception:  # warm-up is best effort; a broken analyser shows up per file
+        pass
+    if memory_bytes:
+        set_memory_cap(memory_bytes)
+
+
+def set_memory_cap(memory_bytes: int) -> int | None:
+    """RLIMIT_AS = this process's current size + ``memory_bytes`` (Linux); returns the cap, or None."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return None
+    base = _vm_size()
+    if base is None:  # no /proc (macOS): RLIMIT_AS is not enforced there anyway
+        return None
+    cap = base + memory_bytes
+    try:
+        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard != resource.RLIM_INFINITY:
+            cap = min(cap, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    except (ValueError, OSError):
+        return None
+    return cap
 
 
 class WorkerCrashed(Exception):
@@ -64,7 +149,11 @@ class VerifyPool:
         from ..analysers import VerifyOptions
 
         self.options = VerifyOptions(trust_anchors=list(settings.trust_anchors),
-                                     registry_url=settings.resolved_registry_url(), detector=settings.detector)
+                                     registry_url=settings.resolved_registry_url(), detector=settings.detector,
+                                     max_pixels=settings.verify_max_pixels,
+                                     max_bytes=settings.max_upload_bytes + 64 * 1024)
+        self.max_pixels = settings.verify_max_pixels
+        self.memory_bytes = settings.verify_memory_mb * 1024 * 1024
         self.registry_url = settings.resolved_registry_url()
         self.workers = max(1, settings.verify_workers)
         self.isolation = settings.verify_isolation
@@ -81,7 +170,8 @@ class VerifyPool:
         self.generation += 1
         self._submitted = 0
         if self.isolation == "process":
-            ex: Executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            ex: Executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                               initializer=init_worker, initargs=(self.options, self.memory_bytes))
             for _ in range(self.workers):  # start and warm the workers now, not on the next upload
                 ex.submit(warm_job, self.options)
             return ex
@@ -127,7 +217,7 @@ class VerifyPool:
         return await self.run(verify_job, self.options, str(path), name)
 
     async def by_content(self, path: Path, alg: str | None, max_results: int) -> list:
-        return await self.run(content_job, self.registry_url, str(path), alg, max_results)
+        return await self.run(content_job, self.registry_url, str(path), alg, max_results, self.max_pixels)
 
     def close(self) -> None:
         with self._lock:

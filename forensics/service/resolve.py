@@ -133,7 +133,8 @@ class Resolver:
         # similarity: 100 at distance 0, falling linearly to 0 at 64 differing bits
         return [Match(rec.manifest_id, round(100 * (1 - (rec.distance or 0) / 64))) for rec in recs]
 
-    def by_content(self, path, alg: str | None = None, max_results: int = 10) -> list[Match]:
+    def by_content(self, path, alg: str | None = None, max_results: int = 10,
+                   max_pixels: int | None = None) -> list[Match]:
         """Read the soft bindings from an uploaded image: the watermark first, then the fingerprint."""
         from ..media import Media
         from ..provenance import repository as r
@@ -141,7 +142,7 @@ class Resolver:
 
         if alg is not None and alg not in self.watermark_algs() and alg != FINGERPRINT_ALG:
             raise BadQuery(f"unsupported algorithm {alg!r}; see /services/supportedAlgorithms")
-        media = Media.open(path)
+        media = Media.open(path, **({"max_pixels": max_pixels} if max_pixels else {}))
         if not media.is_image:
             raise BadQuery("byContent takes images")
         rgb = media.rgb()

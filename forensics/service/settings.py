@@ -28,7 +28,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field, fields
 
-from .. import config
+from .. import config, configfile
+
+SECTIONS = ("service", "policy")  # the config.toml tables ServiceSettings reads
 
 
 @dataclass
@@ -46,6 +48,8 @@ class ServiceSettings:
     verify_workers: int = 2
     verify_isolation: str = "process"  # "process": spawned workers, recycled; "thread": in-process
     verify_max_tasks_per_worker: int = 250  # a process worker is replaced after this many files
+    verify_max_pixels: int = 50_000_000  # per upload, checked in the file header before any decode
+    verify_memory_mb: int = 2048  # address-space budget of a verify worker process beyond its warmed-up size; 0 = none
     max_pending_verify: int = 64  # uploads being verified or waiting; more -> 429
     verify_timeout_s: float = 120
     queue_size: int = 4
@@ -64,12 +68,29 @@ class ServiceSettings:
     signing_alg: str = "es256"
     deny_patterns: list[str] = field(default_factory=list)
     deny_people: list[str] = field(default_factory=list)
+    audit_checkpoint: str | None = None  # signed head of the audit log; default $FORENSICS_HOME/audit-checkpoints/
 
     def __post_init__(self):
-        if self.verify_isolation not in ("process", "thread"):
-            from ..errors import ConfigError
+        """Every value, from config.toml or from an override, is checked against configfile.SCHEMA."""
+        from ..errors import ConfigError
 
-            raise ConfigError(f"verify_isolation must be 'process' or 'thread', not {self.verify_isolation!r}")
+        for f in fields(self):
+            option = _OPTIONS.get(f.name)
+            value = getattr(self, f.name)
+            if option is None or value is None:
+                continue
+            try:
+                setattr(self, f.name, option.check(value))
+            except ValueError as exc:
+                raise ConfigError(f"service setting {f.name} {exc}") from None
+        if self.min_side > self.max_side:
+            raise ConfigError(f"service setting min_side ({self.min_side}) is larger than max_side ({self.max_side})")
+
+    def generation_limits(self):
+        """The request limits /v1/generate enforces: the generator's hard limits, narrowed by these settings."""
+        from ..generate.limits import HARD_LIMITS
+
+        return HARD_LIMITS.narrowed(max_steps=self.max_steps, min_side=self.min_side, max_side=self.max_side)
 
     @property
     def max_upload_bytes(self) -> int:
@@ -84,18 +105,20 @@ class ServiceSettings:
     @classmethod
     def load(cls, **overrides) -> "ServiceSettings":
         """Defaults <- config.toml ([service], [policy]) <- explicit overrides (None means "not given")."""
-        s = config.settings()
+        s = config.settings()  # validated: a bad config.toml raises ConfigFileError here
         names = {f.name for f in fields(cls)}
         values: dict = {}
-        for section in ("service", "policy"):
-            table = s.get(section, {}) or {}
-            if isinstance(table, dict):
-                values.update({k: v for k, v in table.items() if k in names})
-        values.update({k: v for k, v in overrides.items() if v is not None and k in names})
+        for section in SECTIONS:
+            values.update(s.get(section, {}) or {})
         unknown = set(overrides) - names
         if unknown:
             raise TypeError(f"unknown service settings: {', '.join(sorted(unknown))}")
+        values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
     def replace(self, **changes) -> "ServiceSettings":
         return dataclasses.replace(self, **changes)
+
+
+# Values a config.toml may set, with their types and bounds: the one schema in forensics.config.
+_OPTIONS = {k: v for section in SECTIONS for k, v in configfile.SCHEMA[section].items()}

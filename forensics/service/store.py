@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, Text, select, update
+from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, Text, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -110,10 +110,14 @@ def prompt_digest(prompt: str) -> str:
 class ServiceStore:
     """Keys, usage and the audit log in one database (SQLite by default, any SQLAlchemy URL)."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, checkpoint=None):
+        """``checkpoint``: an :class:`~forensics.service.checkpoint.AuditCheckpoint` — the signed head of the
+        audit log, rewritten after every append and checked by :meth:`verify_audit_chain` (None: no anchor,
+        so deleting the newest entries goes unnoticed)."""
         self.url = url
         self._sessions = session_factory(url)
         self._audit_lock = threading.Lock()  # one writer of the hash chain per process
+        self.checkpoint = checkpoint
 
     # -- keys ------------------------------------------------------------------------------------
     def create_api_key(self, name: str, scopes: list[str] | tuple[str, ...] = SCOPES, *,
@@ -153,7 +157,12 @@ class ServiceStore:
             return self._info(row)
 
     def list_keys(self) -> list[dict]:
+        """Every key (never the secret). A database without the key table (never migrated) has none."""
+        from sqlalchemy import inspect
+
         with self._sessions() as s:
+            if not inspect(s.connection()).has_table(ApiKey.__tablename__):
+                return []
             return [{"key_id": r.key_id, "name": r.name, "scopes": sorted(r.scope_set),
                      "created_at": _aware(r.created_at).isoformat(),
                      "revoked_at": _aware(r.revoked_at).isoformat() if r.revoked_at else None,
@@ -204,14 +213,21 @@ class ServiceStore:
     def audit(self, event: str, *, key_name: str | None = None, manifest_id: str | None = None,
               prompt_sha256: str | None = None, model: str | None = None, detail: str | None = None) -> None:
         """Append one entry (never updates, never deletes)."""
-        with self._audit_lock, self._sessions() as s, s.begin():
-            last = s.scalar(select(AuditEntry.entry_sha256).order_by(AuditEntry.id.desc()).limit(1))
-            prev = last or GENESIS
-            at = utcnow()
-            digest = _entry_digest(prev, at, event, key_name, manifest_id, prompt_sha256, model, detail)
-            s.add(AuditEntry(at=at, event=event, key_name=key_name, manifest_id=manifest_id,
-                             prompt_sha256=prompt_sha256, model=model, detail=detail,
-                             prev_sha256=prev, entry_sha256=digest))
+        with self._audit_lock:
+            with self._sessions() as s, s.begin():
+                last = s.scalar(select(AuditEntry.entry_sha256).order_by(AuditEntry.id.desc()).limit(1))
+                prev = last or GENESIS
+                at = utcnow()
+                digest = _entry_digest(prev, at, event, key_name, manifest_id, prompt_sha256, model, detail)
+                s.add(AuditEntry(at=at, event=event, key_name=key_name, manifest_id=manifest_id,
+                                 prompt_sha256=prompt_sha256, model=model, detail=detail,
+                                 prev_sha256=prev, entry_sha256=digest))
+            if self.checkpoint is not None:
+                with self._sessions() as s:
+                    rows = s.scalar(select(func.count()).select_from(AuditEntry)) or 0
+                    head_id, head = s.execute(select(AuditEntry.id, AuditEntry.entry_sha256)
+                                              .order_by(AuditEntry.id.desc()).limit(1)).one()
+                self.checkpoint.write(rows, head_id, head)
 
     def audit_entries(self, limit: int | None = None) -> list[dict]:
         with self._sessions() as s:
@@ -223,14 +239,51 @@ class ServiceStore:
                      "detail": e.detail, "entry_sha256": e.entry_sha256} for e in s.scalars(q)]
 
     def verify_audit_chain(self) -> tuple[bool, int | None]:
-        """(True, None) if every entry hashes to its stored digest and links to its predecessor; else
-        (False, id of the first bad entry)."""
+        """(True, None) if every entry hashes to its stored digest and links to its predecessor and, with a
+        checkpoint, the log still reaches the signed head; else (False, id of the first bad entry — for a
+        log cut short, the checkpoint's head id; None when the checkpoint itself is missing or bad).
+        :meth:`audit_status` says which."""
+        status = self.audit_status()
+        return status["ok"], status["first_bad_id"]
+
+    def audit_status(self) -> dict:
+        """The audit log's integrity in detail: ``ok``, ``rows``, ``first_bad_id``, ``reason`` (None when ok),
+        ``checkpoint`` (the signed head checked against, or None) and ``unanchored`` (rows after it: appended
+        since, or — after a crash between append and checkpoint — at most one)."""
+        out = {"ok": True, "rows": 0, "first_bad_id": None, "reason": None, "checkpoint": None, "unanchored": 0}
+
+        def bad(reason: str, entry_id: int | None) -> dict:
+            out.update(ok=False, reason=reason, first_bad_id=entry_id)
+            return out
+
+        cp, why = (None, None)
+        if self.checkpoint is not None:
+            cp, why = self.checkpoint.read()
+            out["checkpoint"] = cp
         prev = GENESIS
+        seen_head = False
         with self._sessions() as s:
             for e in s.scalars(select(AuditEntry).order_by(AuditEntry.id)):
                 digest = _entry_digest(prev, e.at, e.event, e.key_name, e.manifest_id, e.prompt_sha256, e.model,
                                        e.detail)
                 if e.prev_sha256 != prev or e.entry_sha256 != digest:
-                    return False, e.id
+                    return bad(f"entry {e.id} does not match its hash chain (edited, or a predecessor removed)", e.id)
                 prev = e.entry_sha256
-        return True, None
+                out["rows"] += 1
+                if cp is not None and e.id == cp["head_id"]:
+                    seen_head = True
+                    if e.entry_sha256 != cp["head_sha256"] or out["rows"] != cp["rows"]:
+                        return bad(f"the log up to entry {e.id} differs from the signed checkpoint "
+                                   f"({cp['rows']} entries)", e.id)
+                elif seen_head:
+                    out["unanchored"] += 1
+        if why is not None:
+            return bad(why, None)
+        if self.checkpoint is not None and cp is None and out["rows"]:
+            return bad(f"the log has {out['rows']} entries but no signed checkpoint ({self.checkpoint.path}); "
+                       "it may have been removed", None)
+        if cp is not None and not seen_head and cp["rows"]:
+            return bad(f"the log has {out['rows']} entries and ends before the signed checkpoint's head "
+                       f"(entry {cp['head_id']}, {cp['rows']} entries): its newest entries were removed",
+                       cp["head_id"])
+        return out

@@ -18,6 +18,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from ..media import sniff
 
+MAX_BOUNDARY = 200  # RFC 2046 allows 70; python-multipart raises beyond 256
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 
@@ -65,6 +66,8 @@ async def receive_upload(request: Request, *, limit: int, field: str = "file", a
     boundary = params.get(b"boundary")
     if multipart and not boundary:
         raise HTTPException(400, "multipart body without a boundary")
+    if multipart and len(boundary) > MAX_BOUNDARY:  # RFC 2046: 1-70 characters
+        raise HTTPException(400, f"multipart boundary longer than {MAX_BOUNDARY} characters")
 
     fd, name = tempfile.mkstemp(prefix="forensics-upload-", dir=tmp_dir)
     out = os.fdopen(fd, "wb")
@@ -107,10 +110,13 @@ async def receive_upload(request: Request, *, limit: int, field: str = "file", a
                 state["in_field"] = False
                 state["headers"] = {}
 
-            parser = MultipartParser(boundary, {
-                "on_header_field": on_header_field, "on_header_value": on_header_value,
-                "on_header_end": on_header_end, "on_headers_finished": on_headers_finished,
-                "on_part_data": on_part_data, "on_part_end": on_part_end})
+            try:
+                parser = MultipartParser(boundary, {
+                    "on_header_field": on_header_field, "on_header_value": on_header_value,
+                    "on_header_end": on_header_end, "on_headers_finished": on_headers_finished,
+                    "on_part_data": on_part_data, "on_part_end": on_part_end})
+            except Exception:  # python-multipart refuses some boundaries (ValueError)
+                raise HTTPException(400, "malformed multipart boundary") from None
             total = 0
             async for chunk in request.stream():
                 total += len(chunk)
