@@ -219,8 +219,11 @@ def register(app: typer.Typer) -> None:
                     raise MediaError(f"{f}: not an image or video", code="unsupported")
                 for fi in findings:
                     row[fi.key] = fi.to_json()
-            except MediaError as exc:
+            except ForensicsError as exc:
                 row["error"] = {"code": exc.code, "message": exc.message}
+                failed = True
+            except Exception as exc:  # never a traceback: this file gets an error entry, the others go on
+                row["error"] = {"code": "internal", "message": f"{type(exc).__name__}: {exc}"}
                 failed = True
             rows.append(row)
         if as_json:

@@ -151,19 +151,16 @@ def _to_uint8(images) -> np.ndarray:
 
 
 def _open_image(data: bytes, what: str):
-    from PIL import Image, UnidentifiedImageError
-
     from ..config import DEFAULT_MAX_PIXELS
     from ..imaging import exif_transposed
+    from ..media import open_image
 
-    Image.MAX_IMAGE_PIXELS = None
     try:
-        img = Image.open(io.BytesIO(data))
-        if img.size[0] * img.size[1] > DEFAULT_MAX_PIXELS:
-            raise MediaError(f"{what} is {img.size[0]}x{img.size[1]} pixels, too large", code="too_large")
-        img.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise MediaError(f"{what} is not a readable image: {exc}", code="unsupported") from None
+        img = open_image(data, max_pixels=DEFAULT_MAX_PIXELS, what=what)
+    except MediaError as exc:
+        if exc.code == "too_large":
+            raise
+        raise MediaError(f"{what} is not a readable image: {exc.message}", code=exc.code) from None
     return exif_transposed(img)
 
 

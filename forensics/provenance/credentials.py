@@ -69,6 +69,8 @@ def _pem_certificates(raw: bytes) -> list[str]:
 
 def load_trust_anchors(paths: list[Path] | tuple[Path, ...]) -> str:
     """Concatenate the PEM anchor bundles at ``paths``; ConfigError for a missing or non-PEM file."""
+    from ..config import read_trust_anchor_file
+
     out: list[str] = []
     for p in paths:
         p = Path(p)
@@ -76,14 +78,11 @@ def load_trust_anchors(paths: list[Path] | tuple[Path, ...]) -> str:
             st = p.stat()
         except OSError:
             raise ConfigError(f"trust anchors file not found: {p}") from None
-        key = (str(p), st.st_mtime_ns, st.st_size)
+        key = (str(p), st.st_mtime_ns, st.st_size, st.st_mode)
         with _anchor_lock:
             text = _anchor_cache.get(key)
         if text is None:
-            try:
-                certs = _pem_certificates(p.read_bytes())
-            except OSError as exc:
-                raise ConfigError(f"cannot read trust anchors {p}: {exc.strerror}") from None
+            certs = _pem_certificates(read_trust_anchor_file(p))  # regular files only, size-capped
             if not certs:
                 raise ConfigError(f"{p} is not a PEM certificate bundle")
             text = "".join(certs)

@@ -142,11 +142,13 @@ def _from_stored(rec: "ManifestRecord") -> CredentialsFinding:
 def _anchor_certs(options: VerifyOptions) -> list:
     from cryptography import x509
 
+    from ..errors import ConfigError
+
     out = []
     for p in config.trust_anchor_paths(options.trust_anchors):
         try:
-            out.extend(x509.load_pem_x509_certificates(Path(p).read_bytes()))
-        except (OSError, ValueError):
+            out.extend(x509.load_pem_x509_certificates(config.read_trust_anchor_file(p)))
+        except (ConfigError, ValueError):
             log.debug("trust anchors %s unreadable; skipped", p)
     return out
 
