@@ -110,16 +110,44 @@ def _short(exc: BaseException, limit: int = 200) -> str:
 
 
 def _pil_open(source: "str | os.PathLike | IO[bytes]") -> "Image.Image":
-    """``Image.open`` without Pillow's process-wide bomb warning; our own pixel limit is checked by the caller.
+    """``Image.open`` (header only) where our own pixel limit, checked by the caller, is the only one.
 
-    Pillow still refuses images over twice its ``MAX_IMAGE_PIXELS`` (DecompressionBombError → TooLarge);
-    ``Image.MAX_IMAGE_PIXELS`` itself is never changed.
+    ``Image.MAX_IMAGE_PIXELS`` is never changed (it is process-wide): Pillow's bomb warning is silenced here,
+    and an image Pillow refuses by its own ceiling is opened by its format plugin directly, so that the
+    caller reports its size against our limit (nothing is decoded either way).
     """
     from PIL import Image
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        return Image.open(source)
+        try:
+            return Image.open(source)
+        except Image.DecompressionBombError:
+            return _open_header_unchecked(source)
+
+
+def _open_header_unchecked(source: "str | os.PathLike | IO[bytes]") -> "Image.Image":
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as fh:
+            prefix = fh.read(16)
+    else:
+        source.seek(0)
+        prefix = source.read(16)
+    Image.init()
+    for fmt in Image.ID:
+        factory, accept = Image.OPEN[fmt]
+        ok = not accept or accept(prefix)
+        if not ok or isinstance(ok, str):
+            continue
+        if not isinstance(source, (str, os.PathLike)):
+            source.seek(0)
+        try:
+            return factory(os.fspath(source) if isinstance(source, os.PathLike) else source)
+        except (SyntaxError, IndexError, TypeError, struct.error):
+            continue
+    raise UnidentifiedImageError("cannot identify image file")
 
 
 def open_image(source: "str | os.PathLike | bytes", *, max_pixels: int = DEFAULT_MAX_PIXELS,

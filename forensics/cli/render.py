@@ -149,7 +149,10 @@ def render_watermarks(w: WatermarkFinding) -> Table:
         bits = f"{d.bits_matched}/{d.bits_total}" if d.bits_total and d.bits_matched is not None else "—"
         fpp = f"{d.false_positive_probability:.1e}" if d.false_positive_probability is not None else "—"
         det = Text("yes", style="bold red" if d.implies_ai else "bold cyan") if d.detected else Text("no", style="dim")
-        t.add_row(T(d.scheme), det, T(d.payload or "—"), Text(bits), Text(fpp), T(d.manifest_id or "—", "dim"))
+        manifest = T(d.manifest_id or "—", "dim")
+        if d.manifest_id and d.content_match is False:
+            manifest.append("  (not this image)", style="bold red")
+        t.add_row(T(d.scheme), det, T(d.payload or "—"), Text(bits), Text(fpp), manifest)
     return t
 
 

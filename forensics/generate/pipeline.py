@@ -417,6 +417,7 @@ class Generator:
 
     def _finish(self, req, seed, pixels, settings, wm, identity, repo) -> GeneratedImage:
         """The provenance stage for one decoded image: mark → encode → sign → store."""
+        from ..provenance.content_match import describe
         from ..provenance.repository import fingerprint
         from ..provenance.signing import sign_bytes
 
@@ -458,7 +459,8 @@ class Generator:
         repo.store(manifest_id=signed.manifest_id, manifest_store=signed.manifest_json,
                    watermark_scheme=wm.DEFAULT_SCHEME, watermark_value=payload.hex(),
                    phash=fingerprint(marked), media_type=media_type, validation_state=credentials["state"],
-                   credentials=credentials, signer_chain_pem=identity.cert_chain_pem)
+                   credentials=credentials, signer_chain_pem=identity.cert_chain_pem,
+                   content_descriptor=describe(marked))
         timings["store"] = (time.perf_counter() - t) * 1000
         return GeneratedImage(data=signed.data, media_type=media_type, manifest_id=signed.manifest_id,
                               watermark=payload.hex(), seed=seed, width=settings["width"],

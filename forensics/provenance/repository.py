@@ -16,9 +16,10 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import DateTime, Index, Integer, String, Text, UniqueConstraint, inspect, or_, select
+from sqlalchemy import (DateTime, Index, Integer, LargeBinary, String, Text, UniqueConstraint, inspect, or_,
+                        select, text)
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, undefer
 
 from .. import config
 from ..db import Base, engine_for, session_factory
@@ -52,6 +53,10 @@ class ManifestRow(Base):
     manifest_store: Mapped[str] = mapped_column(Text)  # c2pa Reader JSON of the signed asset
     credentials: Mapped[str | None] = mapped_column(Text)  # CredentialsFinding JSON at signing time
     signer_chain_pem: Mapped[str | None] = mapped_column(Text)  # lets recovery re-check trust later
+    # what the registered image looks like (forensics.provenance.content_match, <= 8 KB): lets recovery
+    # tell a derived copy from a photo a watermark was transplanted into. Deferred: repositories made
+    # before the column existed are still read (their records answer None).
+    content_descriptor: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
 
     __table_args__ = (
         UniqueConstraint("watermark_scheme", "watermark_value", name="uq_manifests_watermark"),
@@ -75,6 +80,7 @@ class ManifestRecord:
     signer_chain_pem: str | None = None
     distance: int | None = None  # set by by_fingerprint
     extra: dict = field(default_factory=dict)
+    content_descriptor: bytes | None = None  # see forensics.provenance.content_match
 
     @property
     def manifest(self) -> dict:
@@ -89,7 +95,9 @@ class ManifestRecord:
                    phash=row.phash, validation_state=row.validation_state,
                    manifest_store=json.loads(row.manifest_store),
                    credentials=json.loads(row.credentials) if row.credentials else None,
-                   signer_chain_pem=row.signer_chain_pem)
+                   signer_chain_pem=row.signer_chain_pem,
+                   # only when loaded (never a lazy load: the column may not exist in an older repository)
+                   content_descriptor=row.__dict__.get("content_descriptor"))
 
 
 FINGERPRINT_SIDE = 512  # px, long side of the copy pHash is computed from
@@ -141,6 +149,7 @@ class ManifestRepository:
         except (SQLAlchemyError, ValueError, ModuleNotFoundError) as exc:
             raise ConfigError(f"cannot open the manifest repository {self.url}: {exc}") from None
         self._session = session_factory(self.url)
+        self._descriptor_column: bool | None = None  # does the table have content_descriptor? (asked once)
         if create:
             self._ensure_schema()
 
@@ -166,13 +175,41 @@ class ManifestRepository:
             Base.metadata.create_all(self._engine, tables=[ManifestRow.__table__], checkfirst=True)
         except SQLAlchemyError as exc:
             raise ConfigError(f"cannot create the manifest repository {self.url}: {exc}") from None
+        if not self._has_descriptor_column():  # a repository made before content descriptors (migration 0004)
+            kind = LargeBinary().compile(dialect=self._engine.dialect)
+            try:
+                with self._engine.begin() as conn:
+                    conn.execute(text(f"ALTER TABLE {ManifestRow.__tablename__} ADD COLUMN content_descriptor {kind}"))
+            except SQLAlchemyError:
+                self._descriptor_column = None
+                if not self._has_descriptor_column():  # another writer may have added it meanwhile
+                    raise ConfigError(f"cannot add the content_descriptor column to {self.url}; run "
+                                      "`forensics db upgrade`") from None
+            self._descriptor_column = True
+
+    def _has_descriptor_column(self) -> bool:
+        if self._descriptor_column is None:
+            try:
+                cols = {c["name"] for c in inspect(self._engine).get_columns(ManifestRow.__tablename__)}
+            except SQLAlchemyError:
+                cols = set()
+            self._descriptor_column = "content_descriptor" in cols
+        return self._descriptor_column
+
+    def _select(self):
+        """SELECT of whole rows, with the content descriptor where the repository has the column."""
+        stmt = select(ManifestRow)
+        return stmt.options(undefer(ManifestRow.content_descriptor)) if self._has_descriptor_column() else stmt
 
     # -- writing ----------------------------------------------------------------------------
     def store(self, *, manifest_id: str, manifest_store: dict, watermark_scheme: str | None = None,
               watermark_value: str | None = None, phash: str | None = None, media_type: str | None = None,
               validation_state: str | None = None, credentials: dict | None = None,
-              signer_chain_pem: str | bytes | None = None) -> ManifestRecord:
-        """Insert one manifest. Raises ConfigError if the ID or the watermark value is already taken."""
+              signer_chain_pem: str | bytes | None = None,
+              content_descriptor: bytes | None = None) -> ManifestRecord:
+        """Insert one manifest. Raises ConfigError if the ID or the watermark value is already taken.
+
+        ``content_descriptor``: :func:`forensics.provenance.content_match.describe` of the registered image."""
         value = _norm_hex(watermark_value) if watermark_value else None
         bands = _bands(phash) if phash else [None] * BANDS
         if isinstance(signer_chain_pem, bytes):
@@ -184,6 +221,8 @@ class ManifestRepository:
                           credentials=json.dumps(credentials) if credentials is not None else None,
                           signer_chain_pem=signer_chain_pem,
                           **{f"b{i}": b for i, b in enumerate(bands)})
+        if content_descriptor is not None:
+            row.content_descriptor = bytes(content_descriptor)
         try:
             with self._session.begin() as s:
                 s.add(row)
@@ -195,7 +234,7 @@ class ManifestRepository:
     # -- reading ----------------------------------------------------------------------------
     def get(self, manifest_id: str) -> ManifestRecord | None:
         with self._session() as s:
-            row = s.get(ManifestRow, manifest_id)
+            row = s.scalars(self._select().where(ManifestRow.manifest_id == manifest_id)).first()
             return ManifestRecord._from_row(row) if row else None
 
     def by_watermark(self, scheme: str, value_hex: str) -> ManifestRecord | None:
@@ -204,7 +243,7 @@ class ManifestRepository:
         except ValueError:
             return None
         with self._session() as s:
-            row = s.scalars(select(ManifestRow).where(ManifestRow.watermark_scheme == scheme,
+            row = s.scalars(self._select().where(ManifestRow.watermark_scheme == scheme,
                                                       ManifestRow.watermark_value == value)).first()
             return ManifestRecord._from_row(row) if row else None
 
@@ -236,7 +275,7 @@ class ManifestRepository:
             near.sort(key=lambda t: (t[0], t[1]))
             near = near[:limit]
             rows = {r.manifest_id: r for r in s.scalars(
-                select(ManifestRow).where(ManifestRow.manifest_id.in_([m for _, _, m in near])))}
+                self._select().where(ManifestRow.manifest_id.in_([m for _, _, m in near])))}
             out: list[ManifestRecord] = []
             for d, _, mid in near:
                 rec = ManifestRecord._from_row(rows[mid])
