@@ -229,13 +229,16 @@ def register(app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps(rows, indent=2))
         else:
+            from ..textsafe import printable
+
             for r in rows:
                 if r["error"]:
-                    typer.echo(f"{r['path']}: error: {r['error']['message']}")
+                    typer.echo(f"{printable(r['path'])}: error ({printable(r['error']['code'])}): "
+                               f"{printable(r['error']['message'])}")
                 else:
                     d = r["detector"]
                     extra = f", {r['frames']['sampled']} frames" if r["frames"] else ""
-                    typer.echo(f"{r['path']}: {d['label']} (p={d['probability_synthetic']:.3f}, "
+                    typer.echo(f"{printable(r['path'])}: {printable(d['label'])} (p={d['probability_synthetic']:.3f}, "
                                f"threshold {d['threshold']:.3f}{extra})")
         raise typer.Exit(2 if failed else 0)
 
