@@ -299,7 +299,7 @@ def finding_from_store(store: dict, *, remote: bool = False) -> CredentialsFindi
 _REMOTE_RE = re.compile(r"remote manifests? from url (\S+)", re.I)
 
 
-def _error_finding(exc: Exception) -> CredentialsFinding:
+def _error_finding(exc: Exception, allow_network: bool = False) -> CredentialsFinding:
     """Map a c2pa read error to a finding: the credentials could not be checked, and why."""
     import c2pa
 
@@ -309,6 +309,9 @@ def _error_finding(exc: Exception) -> CredentialsFinding:
     m = _REMOTE_RE.search(msg)
     if m or msg.startswith("Remote"):
         url = m.group(1) if m else None
+        if allow_network:  # the fetch was allowed and attempted: say why it failed, not "offline"
+            return CredentialsFinding(present=True, state=None, remote=True,
+                                      statuses=[explain("forensics.manifest.remote.fetchFailed", INFO, msg)])
         return CredentialsFinding(present=True, state=None, remote=True,
                                   statuses=[explain("forensics.manifest.remote", INFO, url or msg)])
     if "could not be parsed" in msg:
@@ -336,13 +339,19 @@ def read_credentials(source: Path | bytes, media_type: str, *, trust_anchor_path
             with reader:
                 store = json.loads(reader.json())
                 remote = not reader.is_embedded()
+                remote_url = reader.get_remote_url() if remote else None
     except c2pa.C2paError as exc:
         log.debug("c2pa could not read %s", source if isinstance(source, (str, Path)) else "<bytes>",
                   exc_info=True)
-        return _error_finding(exc)
+        return _error_finding(exc, allow_network)
     except (ValueError, RecursionError) as exc:  # malformed JSON from a hostile manifest
-        return _error_finding(exc)
-    return finding_from_store(store, remote=remote)
+        return _error_finding(exc, allow_network)
+    f = finding_from_store(store, remote=remote)
+    if remote:
+        where = f" from {remote_url}" if remote_url else ""
+        f.statuses.insert(0, Status("forensics.manifest.remote.fetched", "The manifest is stored remotely; it was "
+                                    f"fetched{where} (--allow-network) and validated like an embedded one.", INFO))
+    return f
 
 
 class CredentialsAnalyser:
