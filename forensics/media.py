@@ -314,16 +314,17 @@ class Media:
     def video_info(self) -> dict:
         import cv2
 
-        cap = cv2.VideoCapture(str(self.path))
-        try:
-            if not cap.isOpened():
-                raise Corrupt(f"{self.path}: video cannot be decoded")
-            fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
-            n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-            w = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
-            h = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
-        finally:
-            cap.release()
+        with decoder_errors(self.path):
+            cap = cv2.VideoCapture(str(self.path))
+            try:
+                if not cap.isOpened():
+                    raise Corrupt(f"{self.path}: video cannot be decoded")
+                fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
+                n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+                w = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
+                h = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+            finally:
+                cap.release()
         return {"fps": fps, "frames": n, "width": w, "height": h, "duration": (n / fps) if fps else None}
 
     def sample_frames(self, max_frames: int = 16, max_side: int | None = 1024) -> Iterator[tuple[float, "np.ndarray"]]:

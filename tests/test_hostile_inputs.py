@@ -91,6 +91,12 @@ def test_decoder_errors_map_every_pillow_failure():
     with pytest.raises(TooLarge):
         with decoder_errors("f.png"):
             raise Image.DecompressionBombError("too many")
+    import cv2
+    import numpy as np
+
+    with pytest.raises(Corrupt):
+        with decoder_errors("f.mp4"):
+            cv2.resize(np.zeros((0, 0), np.uint8), (0, 0))  # cv2.error
 
 
 def test_pillow_global_pixel_limit_is_left_alone(good, tmp_path):
