@@ -109,7 +109,7 @@ def _short(exc: BaseException, limit: int = 200) -> str:
     return msg if len(msg) <= limit else msg[:limit] + "…"
 
 
-def _pil_open(source: "str | os.PathLike | IO[bytes]") -> "Image.Image":
+def open_header(source: "str | os.PathLike | IO[bytes]") -> "Image.Image":
     """``Image.open`` (header only) where our own pixel limit, checked by the caller, is the only one.
 
     ``Image.MAX_IMAGE_PIXELS`` is never changed (it is process-wide): Pillow's bomb warning is silenced here,
@@ -160,7 +160,7 @@ def open_image(source: "str | os.PathLike | bytes", *, max_pixels: int = DEFAULT
 
     label = what or (str(source) if not isinstance(source, bytes) else "the image")
     with decoder_errors(label):
-        img = _pil_open(io.BytesIO(source) if isinstance(source, bytes) else source)
+        img = open_header(io.BytesIO(source) if isinstance(source, bytes) else source)
         w, h = img.size
         if w * h > max_pixels:
             img.close()
@@ -230,7 +230,7 @@ class Media:
     # -- images -------------------------------------------------------------------------------
     def _open_pil(self) -> "Image.Image":
         with decoder_errors(self.path, "parsed"):
-            img = _pil_open(self.path)
+            img = open_header(self.path)
         w, h = img.size
         if w * h > self.max_pixels:
             img.close()
