@@ -223,3 +223,26 @@ def test_trust_anchors_directory_and_oversized_file(tmp_path):
         fh.truncate(config.MAX_TRUST_ANCHORS_BYTES + 1)
     with pytest.raises(ConfigError, match="limit"):
         load_trust_anchors([big])
+
+
+def test_our_limit_not_pillows_decides(tmp_path):
+    """A header of 20000x10000 (over Pillow's own 2x ceiling) passes a configured 300 MP limit, warning-free,
+    and the global stays untouched; the default limit refuses it with its size."""
+    import warnings
+
+    from PIL import Image
+
+    from forensics.errors import TooLarge
+    from forensics.media import Media
+
+    ihdr = struct.pack(">IIBBBBB", 20000, 10000, 8, 2, 0, 0, 0)
+    p = tmp_path / "huge.png"
+    p.write_bytes(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+                  + _chunk(b"IEND", b""))
+    before = Image.MAX_IMAGE_PIXELS
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert Media.open(p, max_pixels=300_000_000).dimensions == (20000, 10000)
+    assert Image.MAX_IMAGE_PIXELS == before
+    with pytest.raises(TooLarge, match="20000x10000"):
+        Media.open(p)
