@@ -26,6 +26,7 @@ from forensics.provenance.keys import init_pki
 from forensics.provenance.repository import ManifestRepository, fingerprint
 from forensics.provenance.signing import SigningIdentity, sign_bytes
 from forensics.provenance.watermark.attacks import chain, crop, jpeg, resize, rotate
+from test_service_support import make_app  # noqa: F401  (fixture)
 
 TRAINED = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 runner = CliRunner()
@@ -203,3 +204,19 @@ def test_generation_stores_a_descriptor(pki):
     [img] = load_generator("builtin:tiny").generate(GenerationRequest("a harbour", seed=3, size=(256, 256)))
     rec = ManifestRepository().get(img.manifest_id)
     assert rec.content_descriptor and len(rec.content_descriptor) <= 8 * 1024
+
+
+def test_soft_binding_resolution_by_content_refuses_a_transplanted_mark(pki, make_app):
+    from fastapi.testclient import TestClient
+
+    mid, payload, marked = publish(scene(1))
+    forged = wm.embed(scene(7), bytes.fromhex(payload))
+    app, _, _ = make_app()
+    with TestClient(app) as c:
+        def ids(rgb):
+            r = c.post("/matches/byContent", content=_png(rgb), headers={"Content-Type": "image/png"})
+            assert r.status_code == 200, r.text
+            return [m["manifestId"] for m in r.json()["matches"]]
+
+        assert mid in ids(jpeg(80)(marked))
+        assert mid not in ids(forged)

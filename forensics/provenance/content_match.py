@@ -136,6 +136,19 @@ def _inliers(pts_s, desc_s, kps_q, desc_q) -> tuple[int, int]:
     return int(mask.sum()), len(good)
 
 
+def is_copy(descriptor: bytes | None, rgb: "np.ndarray") -> bool | None:
+    """``watermarks[i].content_match``: True / False, or None without a (readable) stored descriptor."""
+    if not descriptor:
+        return None
+    try:
+        return compare(descriptor, rgb).match
+    except ValueError:  # a damaged stored descriptor proves nothing either way
+        import logging
+
+        logging.getLogger(__name__).warning("unreadable content descriptor (%d bytes)", len(descriptor))
+        return None
+
+
 def compare(descriptor: bytes, rgb: "np.ndarray") -> ContentMatch:
     """Does ``rgb`` show (a derived copy of) the image ``descriptor`` was made from?"""
     pts_s, desc_s = _parse(descriptor)

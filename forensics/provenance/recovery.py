@@ -112,13 +112,9 @@ def content_match(rec: "ManifestRecord", media: Media) -> bool | None:
     Uses the 1024-px copy the watermark analyser already decoded."""
     if not rec.content_descriptor:
         return None
-    from .content_match import compare
+    from .content_match import is_copy
 
-    try:
-        return compare(rec.content_descriptor, media.rgb(max_side=1024)).match
-    except ValueError:  # a damaged stored descriptor proves nothing either way
-        log.warning("manifest %s: unreadable content descriptor", rec.manifest_id)
-        return None
+    return is_copy(rec.content_descriptor, media.rgb(max_side=1024))
 
 
 def _ordered(detections):
