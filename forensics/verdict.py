@@ -177,9 +177,12 @@ def decide(report: Report, rules: tuple[Rule, ...] = DEFAULT_RULES) -> Verdict:
     if label is None:
         label = "no-evidence"
         c = report.credentials
+        # a detected mark is listed among the reasons: then say it links to no credentials, not that there is none
+        found = report.watermarks.detected if report.watermarks else []
+        linked = any(d.manifest_id and d.content_match is not False for d in found)
+        marks = "no watermark that links to credentials" if found and not linked else "no known watermark"
         if c is not None and c.present:  # present but unreadable/remote: do not claim there are none
-            reasons.insert(0, "no validated Content Credentials, no known watermark and no detector evidence "
-                              "of synthesis")
+            reasons.insert(0, f"no validated Content Credentials, {marks} and no detector evidence of synthesis")
         else:
-            reasons.insert(0, "no Content Credentials, no known watermark and no detector evidence of synthesis")
+            reasons.insert(0, f"no Content Credentials, {marks} and no detector evidence of synthesis")
     return Verdict(label, reasons)
