@@ -29,26 +29,3 @@ def to_rgb_uint8(img: Image.Image) -> np.ndarray:
 
 def exif_transposed(img: Image.Image) -> Image.Image:
     return ImageOps.exif_transpose(img)
-
-
-def header_size(path) -> tuple[int, int] | None:
-    """(width, height) from a file's header alone, for the message about an image Pillow refused as a bomb
-    (over twice the host application's ``Image.MAX_IMAGE_PIXELS``, or its warning made an error).
-
-    Goes through Pillow's format registry the way ``Image.open`` does, minus its pixel check; None when no
-    plugin can read the header.
-    """
-    Image.init()
-    with open(path, "rb") as fp:
-        prefix = fp.read(16)
-        for fmt in Image.ID:
-            factory, accept = Image.OPEN[fmt]
-            if accept is not None and not accept(prefix):
-                continue
-            fp.seek(0)
-            try:
-                with factory(fp, str(path)) as im:
-                    return im.size
-            except Exception:  # not this format (or a broken header): try the next plugin
-                continue
-    return None

@@ -6,9 +6,11 @@ analyser asks for pixels; metadata-only analysers never pay for it.
 from __future__ import annotations
 
 import os
+import struct
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import IO, TYPE_CHECKING, Iterator
 
 from .config import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from .errors import Corrupt, MediaError, NotFound, TooLarge, Unsupported
@@ -58,6 +60,112 @@ def sniff(head: bytes) -> str | None:
 def sniff_path(path: str | os.PathLike) -> str | None:
     with open(path, "rb") as fh:
         return sniff(fh.read(64))
+
+
+# What native decoders raise on hostile or damaged input. Pillow: OSError (truncated, broken stream),
+# ValueError (e.g. a zTXt chunk that inflates past MAX_TEXT_CHUNK), SyntaxError (bad header), struct.error,
+# EOFError, and plugin bugs (IndexError, KeyError, TypeError, ZeroDivisionError…); OpenCV: cv2.error.
+DECODER_ERRORS: tuple[type[BaseException], ...] = (
+    OSError, ValueError, SyntaxError, struct.error, EOFError, IndexError, KeyError, TypeError, ZeroDivisionError,
+    RuntimeError, AttributeError, AssertionError, OverflowError, RecursionError,
+)
+
+
+def _is_cv2_error(exc: BaseException) -> bool:
+    return type(exc).__module__.startswith("cv2")
+
+
+@contextmanager
+def decoder_errors(what: str | os.PathLike, action: str = "decoded") -> Iterator[None]:
+    """The one place decoder exceptions become :class:`Corrupt` / :class:`TooLarge`.
+
+    Every entry point (verify, audit, detect, sign, watermark, the service) decodes through :class:`Media`
+    or :func:`open_image`, which run their decoder calls inside this block, so a hostile file yields the
+    same ``corrupt`` / ``too_large`` error everywhere and never a traceback or an ``internal`` error.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        yield
+    except MediaError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise TooLarge(f"{what}: too many pixels to decode safely ({exc})") from None
+    except MemoryError:
+        raise TooLarge(f"{what}: not enough memory to decode it") from None
+    except UnidentifiedImageError:
+        raise Corrupt(f"{what} cannot be parsed as an image") from None
+    except DECODER_ERRORS as exc:
+        raise Corrupt(f"{what} is corrupt and cannot be {action}: {_short(exc)}") from None
+    except Exception as exc:
+        if _is_cv2_error(exc):
+            raise Corrupt(f"{what} is corrupt and cannot be {action}: {_short(exc)}") from None
+        raise
+
+
+def _short(exc: BaseException, limit: int = 200) -> str:
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return msg if len(msg) <= limit else msg[:limit] + "…"
+
+
+def open_header(source: "str | os.PathLike | IO[bytes]") -> "Image.Image":
+    """``Image.open`` (header only) where our own pixel limit, checked by the caller, is the only one.
+
+    ``Image.MAX_IMAGE_PIXELS`` and the warning filters are never changed (both are process-wide, and a
+    ``catch_warnings`` block is not thread-safe): Pillow's bomb warning follows the host's settings, and an
+    image Pillow refuses by its own ceiling is opened by its format plugin directly, so that the caller
+    reports its size against our limit (nothing is decoded either way).
+    """
+    from PIL import Image
+
+    try:
+        return Image.open(source)
+    except Image.DecompressionBombError:
+        return _open_header_unchecked(source)
+
+
+def _open_header_unchecked(source: "str | os.PathLike | IO[bytes]") -> "Image.Image":
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as fh:
+            prefix = fh.read(16)
+    else:
+        source.seek(0)
+        prefix = source.read(16)
+    Image.init()
+    for fmt in Image.ID:
+        factory, accept = Image.OPEN[fmt]
+        ok = not accept or accept(prefix)
+        if not ok or isinstance(ok, str):
+            continue
+        if not isinstance(source, (str, os.PathLike)):
+            source.seek(0)
+        try:
+            return factory(os.fspath(source) if isinstance(source, os.PathLike) else source)
+        except (SyntaxError, IndexError, TypeError, struct.error):
+            continue
+    raise UnidentifiedImageError("cannot identify image file")
+
+
+def open_image(source: "str | os.PathLike | bytes", *, max_pixels: int = DEFAULT_MAX_PIXELS,
+               what: str | None = None) -> "Image.Image":
+    """Open and fully decode an image from a path or bytes, with the pixel limit and the shared error mapping.
+
+    For callers that get image bytes outside :class:`Media` (generation's init image and mask).
+    """
+    import io
+
+    label = what or (str(source) if not isinstance(source, bytes) else "the image")
+    with decoder_errors(label):
+        img = open_header(io.BytesIO(source) if isinstance(source, bytes) else source)
+        w, h = img.size
+        if w * h > max_pixels:
+            img.close()
+            raise TooLarge(f"{label} is {w}x{h} pixels, over the {max_pixels}-pixel limit "
+                           "(decompression-bomb guard; nothing was decoded)")
+        img.load()
+    return img
 
 
 @dataclass
@@ -119,20 +227,8 @@ class Media:
 
     # -- images -------------------------------------------------------------------------------
     def _open_pil(self) -> "Image.Image":
-        from PIL import Image, UnidentifiedImageError
-
-        from .imaging import header_size
-
-        try:  # Pillow's own bomb guard is the host application's setting; ours is checked below
-            img = Image.open(self.path)
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            w, h = header_size(self.path) or (0, 0)
-            raise TooLarge(f"{self.path} is {w}x{h} pixels, over the host's Pillow pixel limit "
-                           "(decompression-bomb guard; nothing was decoded)") from None
-        except UnidentifiedImageError:
-            raise Corrupt(f"{self.path} looks like {self.media_type} but cannot be parsed") from None
-        except OSError as exc:
-            raise Corrupt(f"{self.path}: {exc}") from None
+        with decoder_errors(self.path, "parsed"):
+            img = open_header(self.path)
         w, h = img.size
         if w * h > self.max_pixels:
             img.close()
@@ -155,10 +251,8 @@ class Media:
         """The decoded first frame as a PIL image (decoded once, cached)."""
         if self._image is None:
             img = self._open_pil()
-            try:
+            with decoder_errors(self.path):
                 img.load()
-            except (OSError, SyntaxError, ValueError) as exc:
-                raise Corrupt(f"{self.path} is truncated or corrupt: {exc}") from None
             self._image = img
         return self._image
 
@@ -182,7 +276,9 @@ class Media:
             if have and max_side:
                 arr = min(have, key=lambda a: a.shape[0] * a.shape[1])
             else:
-                arr = to_rgb_uint8(img if img is not None else self.image())
+                src = img if img is not None else self.image()
+                with decoder_errors(self.path, "converted to RGB"):
+                    arr = to_rgb_uint8(src)
             if max_side and max(arr.shape[:2]) > max_side:
                 import cv2
 
@@ -207,27 +303,26 @@ class Media:
         if scale >= 0.5:
             return None
         img = self._open_pil()
-        try:
+        with decoder_errors(self.path):
             img.draft("RGB", (max(1, int(w * scale + 1)), max(1, int(h * scale + 1))))
             img.load()
-        except (OSError, SyntaxError, ValueError) as exc:
-            raise Corrupt(f"{self.path} is truncated or corrupt: {exc}") from None
         return img
 
     # -- video --------------------------------------------------------------------------------
     def video_info(self) -> dict:
         import cv2
 
-        cap = cv2.VideoCapture(str(self.path))
-        try:
-            if not cap.isOpened():
-                raise Corrupt(f"{self.path}: video cannot be decoded")
-            fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
-            n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-            w = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
-            h = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
-        finally:
-            cap.release()
+        with decoder_errors(self.path):
+            cap = cv2.VideoCapture(str(self.path))
+            try:
+                if not cap.isOpened():
+                    raise Corrupt(f"{self.path}: video cannot be decoded")
+                fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
+                n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+                w = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
+                h = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+            finally:
+                cap.release()
         return {"fps": fps, "frames": n, "width": w, "height": h, "duration": (n / fps) if fps else None}
 
     def sample_frames(self, max_frames: int = 16, max_side: int | None = 1024) -> Iterator[tuple[float, "np.ndarray"]]:

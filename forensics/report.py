@@ -112,6 +112,9 @@ class WatermarkDetection:
     manifest_id: str | None = None
     source: str | None = None  # who uses this mark, e.g. "Stable Diffusion reference scripts"
     implies_ai: bool = False  # the mark is only ever applied by a generator
+    # is this image a derived copy of the image the linked manifest was issued for? None: not checked
+    # (no linked manifest, or no content descriptor stored with it)
+    content_match: bool | None = None
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -141,9 +141,18 @@ def rule_other_watermarks(r: Report) -> list[str]:
     out = []
     for d in w.detected:
         if not d.implies_ai:
-            link = f", links to manifest {d.manifest_id}" if d.manifest_id else ""
+            link = f", links to manifest {d.manifest_id}" if d.manifest_id and d.content_match is not False else ""
             out.append(f"invisible watermark '{d.scheme}' detected, payload {d.payload}{link}")
     return out
+
+
+def rule_watermark_not_this_image(r: Report) -> list[str]:
+    """A watermark that leads to a manifest issued for another image (a transplanted or forged mark)."""
+    w = r.watermarks
+    if not w:
+        return []
+    return [f"the watermark points to manifest {d.manifest_id}, but this image is not a copy of the image "
+            f"{d.manifest_id} was issued for" for d in w.detected if d.manifest_id and d.content_match is False]
 
 
 def rule_credentials_unchecked(r: Report) -> list[str]:
@@ -209,6 +218,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule("authentic-credentials", rule_authentic),
     Rule("ai-generated", rule_metadata_ai),
     Rule("likely-synthetic", rule_detector_synthetic),
+    Rule(None, rule_watermark_not_this_image),
     Rule(None, rule_other_watermarks),
     Rule(None, rule_credentials_unchecked),
     Rule(None, rule_invalid_ingredients),
@@ -233,9 +243,12 @@ def decide(report: Report, rules: tuple[Rule, ...] = DEFAULT_RULES) -> Verdict:
     if label is None:
         label = "no-evidence"
         c = report.credentials
+        # a detected mark is listed among the reasons: then say it links to no credentials, not that there is none
+        found = report.watermarks.detected if report.watermarks else []
+        linked = any(d.manifest_id and d.content_match is not False for d in found)
+        marks = "no watermark that links to credentials" if found and not linked else "no known watermark"
         if c is not None and c.present:  # present but unreadable/remote: do not claim there are none
-            reasons.insert(0, "no validated Content Credentials, no known watermark and no detector evidence "
-                              "of synthesis")
+            reasons.insert(0, f"no validated Content Credentials, {marks} and no detector evidence of synthesis")
         else:
-            reasons.insert(0, "no Content Credentials, no known watermark and no detector evidence of synthesis")
+            reasons.insert(0, f"no Content Credentials, {marks} and no detector evidence of synthesis")
     return Verdict(label, reasons)

@@ -80,6 +80,7 @@ def register(app: typer.Typer) -> None:
 
         from ..analysers import VerifyOptions
         from ..audit import AuditError, run_audit
+        from ..textsafe import printable
         from .verify import parse_fail_on
 
         err = Console(stderr=True)
@@ -146,12 +147,13 @@ def register(app: typer.Typer) -> None:
         except AuditError as exc:
             if live:
                 live.stop()
-            err.print(f"error: {exc}", markup=False, highlight=False)
+            err.print(f"error: {printable(exc)}", markup=False, highlight=False)
             raise typer.Exit(2)
         except OSError as exc:  # the report or state cannot be written (permissions, disk full…)
             if live:
                 live.stop()
-            err.print(f"error: {exc.strerror or exc}: {exc.filename or ''}", markup=False, highlight=False)
+            err.print(f"error: {printable(exc.strerror or exc)}: {printable(exc.filename or '')}", markup=False,
+                      highlight=False)
             raise typer.Exit(2)
         except KeyboardInterrupt:
             if live:
@@ -174,18 +176,22 @@ def register(app: typer.Typer) -> None:
 
 def _print_summary(console, summary) -> None:
     from rich.table import Table
+    from rich.text import Text
+
+    from ..textsafe import printable
 
     t = Table(title="audit summary", show_header=True, header_style="bold")
     t.add_column("verdict")
     t.add_column("files", justify="right")
     for label, n in sorted(summary.verdicts.items(), key=lambda kv: -kv[1]):
-        t.add_row(label or "?", str(n))
+        t.add_row(Text(printable(label or "?")), str(n))
     console.print(t)
     if summary.errors:
-        console.print("errors: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.errors.items())))
+        console.print("errors: " + ", ".join(f"{printable(k)} {v}" for k, v in sorted(summary.errors.items())),
+                      markup=False, highlight=False)
     rate = f" ({summary.files_per_s:.1f} files/s once workers were up)" if summary.processed else ""
     console.print(f"{summary.reported} reported, {summary.processed} analysed now{rate}, "
                   f"{summary.reused} reused from the last run, {summary.skipped} skipped (not images or "
                   f"videos), {summary.elapsed_s:.1f} s in all", markup=False, highlight=False)
-    console.print("written: " + ", ".join(f"{v}" for v in summary.outputs.values()), soft_wrap=True,
+    console.print("written: " + ", ".join(printable(v) for v in summary.outputs.values()), soft_wrap=True,
                   markup=False, highlight=False)

@@ -219,20 +219,26 @@ def register(app: typer.Typer) -> None:
                     raise MediaError(f"{f}: not an image or video", code="unsupported")
                 for fi in findings:
                     row[fi.key] = fi.to_json()
-            except MediaError as exc:
+            except ForensicsError as exc:
                 row["error"] = {"code": exc.code, "message": exc.message}
+                failed = True
+            except Exception as exc:  # never a traceback: this file gets an error entry, the others go on
+                row["error"] = {"code": "internal", "message": f"{type(exc).__name__}: {exc}"}
                 failed = True
             rows.append(row)
         if as_json:
             typer.echo(json.dumps(rows, indent=2))
         else:
+            from ..textsafe import printable
+
             for r in rows:
                 if r["error"]:
-                    typer.echo(f"{r['path']}: error: {r['error']['message']}")
+                    typer.echo(f"{printable(r['path'])}: error ({printable(r['error']['code'])}): "
+                               f"{printable(r['error']['message'])}")
                 else:
                     d = r["detector"]
                     extra = f", {r['frames']['sampled']} frames" if r["frames"] else ""
-                    typer.echo(f"{r['path']}: {d['label']} (p={d['probability_synthetic']:.3f}, "
+                    typer.echo(f"{printable(r['path'])}: {printable(d['label'])} (p={d['probability_synthetic']:.3f}, "
                                f"threshold {d['threshold']:.3f}{extra})")
         raise typer.Exit(2 if failed else 0)
 

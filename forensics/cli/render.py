@@ -1,12 +1,12 @@
 """The terminal report of `forensics verify`: one rich panel per file.
 
 Every string that comes from a file (manifest titles, signer names, EXIF, prompts…) goes through
-:func:`safe` and into a ``rich.text.Text``: markup in it prints literally, control characters (ANSI escape
-sequences included) are shown escaped, and very long values are shortened. Imported only when printing.
+:func:`safe` (:func:`forensics.textsafe.printable`) and into a ``rich.text.Text``: markup in it prints
+literally, control, bidi, zero-width and line-separator characters (ANSI escape sequences included) are shown
+escaped, and very long values are shortened. Imported only when printing.
 """
 from __future__ import annotations
 
-import re
 from typing import Iterable
 
 from rich import box
@@ -19,6 +19,7 @@ from rich.tree import Tree
 from ..provenance.signals import GENAI_SIGNALS
 from ..report import (CredentialsFinding, DetectorFinding, FramesFinding, MetadataFinding, Report,
                       WatermarkFinding, is_ai_source_type)
+from ..textsafe import printable
 
 TRUST_LIST_LABELS = {
     "c2pa": "C2PA trust list",
@@ -35,17 +36,12 @@ LABEL_STYLES = {
     "error": "bold white on red",
 }
 STATE_STYLES = {"Trusted": "bold green", "Valid": "yellow", "Invalid": "bold red"}
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 MAX_CELL = 300
 
 
 def safe(value, limit: int = MAX_CELL) -> str:
-    """A file-derived value as printable text: control characters escaped, long values shortened."""
-    s = "" if value is None else str(value)
-    s = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", s)
-    if len(s) > limit:
-        s = s[:limit] + f"… ({len(s) - limit} more characters)"
-    return s
+    """A file-derived value as printable text (:func:`forensics.textsafe.printable`), long values shortened."""
+    return printable(value, limit)
 
 
 def T(value, style: str = "", limit: int = MAX_CELL) -> Text:
@@ -184,7 +180,10 @@ def render_watermarks(w: WatermarkFinding) -> Table:
         bits = f"{d.bits_matched}/{d.bits_total}" if d.bits_total and d.bits_matched is not None else "—"
         fpp = f"{d.false_positive_probability:.1e}" if d.false_positive_probability is not None else "—"
         det = Text("yes", style="bold red" if d.implies_ai else "bold cyan") if d.detected else Text("no", style="dim")
-        t.add_row(T(d.scheme), det, T(d.payload or "—"), Text(bits), Text(fpp), T(d.manifest_id or "—", "dim"))
+        manifest = T(d.manifest_id or "—", "dim")
+        if d.manifest_id and d.content_match is False:
+            manifest.append("  (not this image)", style="bold red")
+        t.add_row(T(d.scheme), det, T(d.payload or "—"), Text(bits), Text(fpp), manifest)
     return t
 
 

@@ -50,6 +50,7 @@ def register(app: typer.Typer) -> None:
 
         from ..errors import ForensicsError
         from ..provenance.signing import SigningIdentity, sign_file
+        from ..textsafe import printable
 
         if (cert is None) != (key is None):
             raise typer.BadParameter("--cert and --key go together", param_hint="--cert/--key")
@@ -65,14 +66,15 @@ def register(app: typer.Typer) -> None:
             asset = sign_file(src, out, identity=identity, title=title or Path(src).name, actions=actions,
                               digital_source_type=dst, thumbnail=thumbnail)
         except ForensicsError as exc:
-            typer.echo(f"forensics sign: {src}: error ({exc.code}): {exc.message}", err=True)
+            typer.echo(f"forensics sign: {printable(src)}: error ({exc.code}): {printable(exc.message)}", err=True)
             raise typer.Exit(2)
         except OSError as exc:
-            typer.echo(f"forensics sign: {out}: error (unwritable): {exc.strerror or exc}", err=True)
+            typer.echo(f"forensics sign: {printable(out)}: error (unwritable): {printable(exc.strerror or exc)}",
+                       err=True)
             raise typer.Exit(2)
         parent = bool(asset.manifest.get("ingredients"))
         if json_out:
             typer.echo(json.dumps({"path": out, "manifest_id": asset.manifest_id,
                                    "parent_ingredient": parent, "bytes": len(asset.data)}))
         else:
-            typer.echo(f"signed {out}  manifest {asset.manifest_id}")
+            typer.echo(f"signed {printable(out)}  manifest {printable(asset.manifest_id)}")

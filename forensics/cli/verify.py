@@ -66,7 +66,9 @@ def register(app: typer.Typer) -> None:
 
 
 def _err(message: str) -> None:
-    typer.echo(f"forensics verify: {message}", err=True)
+    from ..textsafe import printable
+
+    typer.echo(f"forensics verify: {printable(message)}", err=True)
 
 
 def run_crjson(paths: list[str], *, trust_anchors: list[str] | None = None, allow_network: bool = False) -> int:
@@ -158,7 +160,10 @@ def run_verify(paths: list[str], *, json_out: bool = False, trust_anchors: list[
         console.print(f"{len(reports)} files: " + ", ".join(f"{n} {label}" for label, n in counts.most_common()),
                       highlight=False, markup=False)
     if json_out:
-        sys.stdout.write(json.dumps([r.to_json() for r in reports], indent=2, ensure_ascii=False, default=str))
+        from ..textsafe import json_text
+
+        sys.stdout.write(json_text(json.dumps([r.to_json() for r in reports], indent=2, ensure_ascii=False,
+                                              default=str)))
         sys.stdout.write("\n")
     if any(r.error is not None for r in reports):
         return 2

@@ -10,7 +10,9 @@ SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
 
 
 def _err(cmd: str, message: str) -> None:
-    typer.echo(f"forensics watermark {cmd}: {message}", err=True)
+    from ..textsafe import printable
+
+    typer.echo(f"forensics watermark {cmd}: {printable(message)}", err=True)
 
 
 def _split(values: list[str] | None) -> list[str] | None:
@@ -84,7 +86,9 @@ def register(app: typer.Typer) -> None:
         if json_out:
             typer.echo(json.dumps({"scheme": s.name, "payload": data.hex(), "path": out}))
         else:
-            typer.echo(f"{out}: {s.name} payload {data.hex()}")
+            from ..textsafe import printable
+
+            typer.echo(f"{printable(out)}: {s.name} payload {data.hex()}")
 
     @wm_app.command("detect")
     def detect(
@@ -187,14 +191,17 @@ def register(app: typer.Typer) -> None:
 
 
 def _print_row(row: dict) -> None:
+    from ..textsafe import printable as p
+
+    path = p(row["path"])
     if row["error"]:
-        typer.echo(f"{row['path']}: error ({row['error']['code']}): {row['error']['message']}")
+        typer.echo(f"{path}: error ({p(row['error']['code'])}): {p(row['error']['message'])}")
         return
     found = [w for w in row["watermarks"] if w["detected"]]
     if not found:
-        typer.echo(f"{row['path']}: no watermark detected ({', '.join(w['scheme'] for w in row['watermarks'])})")
+        typer.echo(f"{path}: no watermark detected ({p(', '.join(w['scheme'] for w in row['watermarks']))})")
     for w in found:
-        extra = f" — {w['source']}" if w.get("source") else ""
-        typer.echo(f"{row['path']}: {w['scheme']} payload {w['payload']} "
+        extra = f" — {p(w['source'])}" if w.get("source") else ""
+        typer.echo(f"{path}: {p(w['scheme'])} payload {p(w['payload'])} "
                    f"({w['bits_matched']}/{w['bits_total']} bits, false-positive probability "
                    f"{w['false_positive_probability']:.1e}){extra}")

@@ -152,20 +152,16 @@ def _to_uint8(images) -> np.ndarray:
 
 
 def _open_image(data: bytes, what: str):
-    from PIL import Image, UnidentifiedImageError
-
     from ..config import DEFAULT_MAX_PIXELS
     from ..imaging import exif_transposed
+    from ..media import open_image
 
-    try:  # Pillow's own bomb guard is the host application's setting; ours is checked below
-        img = Image.open(io.BytesIO(data))
-        if img.size[0] * img.size[1] > DEFAULT_MAX_PIXELS:
-            raise MediaError(f"{what} is {img.size[0]}x{img.size[1]} pixels, too large", code="too_large")
-        img.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise MediaError(f"{what} has too many pixels to decode safely ({exc})", code="too_large") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise MediaError(f"{what} is not a readable image: {exc}", code="unsupported") from None
+    try:
+        img = open_image(data, max_pixels=DEFAULT_MAX_PIXELS, what=what)
+    except MediaError as exc:
+        if exc.code == "too_large":
+            raise
+        raise MediaError(f"{what} is not a readable image: {exc.message}", code=exc.code) from None
     return exif_transposed(img)
 
 
@@ -417,6 +413,7 @@ class Generator:
 
     def _finish(self, req, seed, pixels, settings, wm, identity, repo) -> GeneratedImage:
         """The provenance stage for one decoded image: mark → encode → sign → store."""
+        from ..provenance.content_match import describe
         from ..provenance.repository import fingerprint
         from ..provenance.signing import sign_bytes
 
@@ -459,7 +456,7 @@ class Generator:
                    watermark_scheme=wm.DEFAULT_SCHEME, watermark_value=payload.hex(),
                    phash=fingerprint(marked), media_type=media_type, validation_state=credentials["state"],
                    credentials=credentials, signer_chain_pem=identity.cert_chain_pem,
-                   manifest_store_bytes=signed.manifest_store_bytes)
+                   manifest_store_bytes=signed.manifest_store_bytes, content_descriptor=describe(marked))
         timings["store"] = (time.perf_counter() - t) * 1000
         return GeneratedImage(data=signed.data, media_type=media_type, manifest_id=signed.manifest_id,
                               watermark=payload.hex(), seed=seed, width=settings["width"],

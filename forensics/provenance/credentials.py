@@ -55,6 +55,8 @@ def _pem_certificates(raw: bytes) -> list[str]:
 def load_trust_anchors(paths: list[Path] | tuple[Path, ...]) -> str:
     """Concatenate the user's PEM anchor bundles at ``paths`` (keys init, $FORENSICS_TRUST_ANCHORS,
     --trust-anchors): the one place those files are opened. ConfigError for a missing or non-PEM file."""
+    from ..config import read_trust_anchor_file
+
     out: list[str] = []
     for p in paths:
         p = Path(p)
@@ -62,14 +64,11 @@ def load_trust_anchors(paths: list[Path] | tuple[Path, ...]) -> str:
             st = p.stat()
         except OSError:
             raise ConfigError(f"trust anchors file not found: {p}") from None
-        key = (str(p), st.st_mtime_ns, st.st_size)
+        key = (str(p), st.st_mtime_ns, st.st_size, st.st_mode)
         with _anchor_lock:
             text = _anchor_cache.get(key)
         if text is None:
-            try:
-                certs = _pem_certificates(p.read_bytes())
-            except OSError as exc:
-                raise ConfigError(f"cannot read trust anchors {p}: {exc.strerror}") from None
+            certs = _pem_certificates(read_trust_anchor_file(p))  # regular files only, size-capped
             if not certs:
                 raise ConfigError(f"{p} is not a PEM certificate bundle")
             text = "".join(certs)
@@ -378,7 +377,7 @@ def finding_from_store(store: dict, *, remote: bool = False, crjson: dict | None
 _REMOTE_RE = re.compile(r"remote manifests? from url (\S+)", re.I)
 
 
-def _error_finding(exc: Exception) -> CredentialsFinding:
+def _error_finding(exc: Exception, allow_network: bool = False) -> CredentialsFinding:
     """Map a c2pa read error to a finding: the credentials could not be checked, and why."""
     import c2pa
 
@@ -388,6 +387,9 @@ def _error_finding(exc: Exception) -> CredentialsFinding:
     m = _REMOTE_RE.search(msg)
     if m or msg.startswith("Remote"):
         url = m.group(1) if m else None
+        if allow_network:  # the fetch was allowed and attempted: say why it failed, not "offline"
+            return CredentialsFinding(present=True, state=None, remote=True,
+                                      statuses=[explain("forensics.manifest.remote.fetchFailed", INFO, msg)])
         return CredentialsFinding(present=True, state=None, remote=True,
                                   statuses=[explain("forensics.manifest.remote", INFO, url or msg)])
     if "could not be parsed" in msg:
@@ -416,14 +418,19 @@ def read_credentials(source: Path | bytes, media_type: str, *, trust_anchor_path
                 store = json.loads(reader.json())
                 remote = not reader.is_embedded()
                 crjson = _crjson_of(reader)
+                remote_url = reader.get_remote_url() if remote else None
     except c2pa.C2paError as exc:
         log.debug("c2pa could not read %s", source if isinstance(source, (str, Path)) else "<bytes>",
                   exc_info=True)
-        return _error_finding(exc)
+        return _error_finding(exc, allow_network)
     except (ValueError, RecursionError) as exc:  # malformed JSON from a hostile manifest
-        return _error_finding(exc)
+        return _error_finding(exc, allow_network)
     f = finding_from_store(store, remote=remote, crjson=crjson)
     identity.complete_chain(f, anchors)
+    if remote:
+        where = f" from {remote_url}" if remote_url else ""
+        f.statuses.insert(0, Status("forensics.manifest.remote.fetched", "The manifest is stored remotely; it was "
+                                    f"fetched{where} (--allow-network) and validated like an embedded one.", INFO))
     return f
 
 

@@ -196,10 +196,10 @@ def check_integrity(media) -> None:
         if not jpeg_is_complete(media.data):
             raise Corrupt(f"{media.path} is a truncated or corrupt JPEG (no end-of-image marker after the scan data)")
     elif media.media_type == "image/png":
-        from PIL import Image
+        from ..media import open_header
 
         try:
-            with Image.open(media.path) as img:
+            with open_header(media.path) as img:
                 img.verify()  # walks every chunk and checks CRCs, without inflating pixel data
         except Exception as exc:
             raise Corrupt(f"{media.path} is a truncated or corrupt PNG: {exc}") from None

@@ -55,13 +55,21 @@ class RecoveryAnalyser:
                 rec = repo.by_watermark(det.scheme, det.payload) if det.payload else None
                 if rec is not None:
                     det.manifest_id = rec.manifest_id
+                    det.content_match = content_match(rec, media)
             return None
+        not_this_image: set[str] = set()
         for det in _ordered(marks.detected if marks else []):
             if not det.payload:
                 continue
             rec = repo.by_watermark(det.scheme, det.payload)
             if rec is not None:
                 det.manifest_id = rec.manifest_id
+                det.content_match = content_match(rec, media)
+                if det.content_match is False:
+                    # a mark anyone can embed (fsw-v1's key is public) in another image: the manifest
+                    # belongs to that image, not to this file (the verdict says so)
+                    not_this_image.add(rec.manifest_id)
+                    continue
                 why = (f"manifest recovered from the repository through the invisible watermark "
                        f"'{det.scheme}' (payload {det.payload}); it is not embedded in this file")
                 return recovered_finding(rec, "watermark", why, ctx.options)
@@ -72,6 +80,7 @@ class RecoveryAnalyser:
         max_d = int(config.settings().get("registry.fingerprint_max_distance", DEFAULT_MAX_DISTANCE))
         # a 1024-px copy is plenty for pHash (computed on 512 px) and may be a cheap reduced JPEG decode
         hits = repo.by_fingerprint(fingerprint(media.rgb(max_side=1024)), max_distance=max_d)
+        hits = [h for h in hits if h.manifest_id not in not_this_image]
         if not hits:
             return None
         best = hits[0]
@@ -94,6 +103,17 @@ class RecoveryAnalyser:
 
             ctx.cache[key] = ManifestRepository.existing(url)
         return ctx.cache[key]
+
+
+def content_match(rec: "ManifestRecord", media: Media) -> bool | None:
+    """Is ``media`` a derived copy of the image ``rec`` was registered for? None: no descriptor to tell.
+
+    Uses the 1024-px copy the watermark analyser already decoded."""
+    if not rec.content_descriptor:
+        return None
+    from .content_match import is_copy
+
+    return is_copy(rec.content_descriptor, media.rgb(max_side=1024))
 
 
 def _ordered(detections):

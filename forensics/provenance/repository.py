@@ -16,9 +16,10 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import DateTime, Index, Integer, LargeBinary, String, Text, UniqueConstraint, inspect, or_, select
+from sqlalchemy import (DateTime, Index, Integer, LargeBinary, String, Text, UniqueConstraint, inspect, or_,
+                        select, text)
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, undefer
 
 from .. import config
 from ..db import Base, engine_for, session_factory
@@ -55,6 +56,10 @@ class ManifestRow(Base):
     # the binary manifest store (application/c2pa) Builder.sign returned: recovery re-validates it with
     # c2pa's Reader, and /manifests/{id} serves it. NULL for records stored before it was kept.
     manifest_store_c2pa: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    # what the registered image looks like (forensics.provenance.content_match, <= 8 KB): lets recovery
+    # tell a derived copy from a photo a watermark was transplanted into. Deferred: repositories made
+    # before the column existed are still read (their records answer None).
+    content_descriptor: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
 
     __table_args__ = (
         UniqueConstraint("watermark_scheme", "watermark_value", name="uq_manifests_watermark"),
@@ -79,6 +84,7 @@ class ManifestRecord:
     manifest_store_bytes: bytes | None = None  # application/c2pa; None for older records
     distance: int | None = None  # set by by_fingerprint
     extra: dict = field(default_factory=dict)
+    content_descriptor: bytes | None = None  # see forensics.provenance.content_match
 
     @property
     def manifest(self) -> dict:
@@ -100,7 +106,9 @@ class ManifestRecord:
                    phash=row.phash, validation_state=row.validation_state,
                    manifest_store=json.loads(row.manifest_store),
                    credentials=json.loads(row.credentials) if row.credentials else None,
-                   signer_chain_pem=row.signer_chain_pem)
+                   signer_chain_pem=row.signer_chain_pem,
+                   # only when loaded (never a lazy load: the column may not exist in an older repository)
+                   content_descriptor=row.__dict__.get("content_descriptor"))
 
 
 FINGERPRINT_SIDE = 512  # px, long side of the copy pHash is computed from
@@ -189,6 +197,7 @@ class ManifestRepository:
         except (SQLAlchemyError, ValueError, ModuleNotFoundError) as exc:
             raise ConfigError(f"cannot open the manifest repository {self.url}: {exc}") from None
         self._session = session_factory(self.url)
+        self._descriptor_column: bool | None = None  # does the table have content_descriptor? (asked once)
         if create:
             self._ensure_schema()
         self._has_store_bytes = self._column_exists("manifest_store_c2pa")
@@ -217,14 +226,33 @@ class ManifestRepository:
         _create_table(self._engine, self.url)  # race-safe creation; refuses a 'manifests' table of another schema
         try:
             Base.metadata.create_all(self._engine, tables=[ManifestRow.__table__], checkfirst=True)
-            if not self._column_exists("manifest_store_c2pa"):  # a repository made before revision 0003
-                from sqlalchemy import text
-
-                with self._engine.begin() as conn:
-                    conn.execute(text("ALTER TABLE manifests ADD COLUMN manifest_store_c2pa "
-                                      + LargeBinary().compile(dialect=self._engine.dialect)))
         except SQLAlchemyError as exc:
             raise ConfigError(f"cannot create the manifest repository {self.url}: {exc}") from None
+        # columns added after the first release (migrations 0003, 0004): a writer adds them to an older repository
+        for name in ("manifest_store_c2pa", "content_descriptor"):
+            self._add_column(name)
+        self._descriptor_column = True
+
+    def _add_column(self, name: str) -> None:
+        if self._column_exists(name):
+            return
+        kind = LargeBinary().compile(dialect=self._engine.dialect)
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(text(f"ALTER TABLE {ManifestRow.__tablename__} ADD COLUMN {name} {kind}"))
+        except SQLAlchemyError:
+            if not self._column_exists(name):  # another writer may have added it meanwhile
+                raise ConfigError(f"cannot add the {name} column to {self.url}; run `forensics db upgrade`") from None
+
+    def _has_descriptor_column(self) -> bool:
+        if self._descriptor_column is None:
+            self._descriptor_column = self._column_exists("content_descriptor")
+        return self._descriptor_column
+
+    def _select(self):
+        """SELECT of whole rows, with the content descriptor where the repository has the column."""
+        stmt = select(ManifestRow)
+        return stmt.options(undefer(ManifestRow.content_descriptor)) if self._has_descriptor_column() else stmt
 
     def _column_exists(self, name: str) -> bool:
         try:
@@ -237,8 +265,11 @@ class ManifestRepository:
               watermark_value: str | None = None, phash: str | None = None, media_type: str | None = None,
               validation_state: str | None = None, credentials: dict | None = None,
               signer_chain_pem: str | bytes | None = None,
-              manifest_store_bytes: bytes | None = None) -> ManifestRecord:
-        """Insert one manifest. Raises ConfigError if the ID or the watermark value is already taken."""
+              manifest_store_bytes: bytes | None = None,
+              content_descriptor: bytes | None = None) -> ManifestRecord:
+        """Insert one manifest. Raises ConfigError if the ID or the watermark value is already taken.
+
+        ``content_descriptor``: :func:`forensics.provenance.content_match.describe` of the registered image."""
         value = _norm_hex(watermark_value) if watermark_value else None
         bands = _bands(phash) if phash else [None] * BANDS
         if isinstance(signer_chain_pem, bytes):
@@ -255,6 +286,8 @@ class ManifestRepository:
                 raise ConfigError(f"the manifest repository {self.url} predates stored manifest bytes; "
                                   "run the migrations (revision 0003) or open it for writing once")
             row.manifest_store_c2pa = bytes(manifest_store_bytes)
+        if content_descriptor is not None:
+            row.content_descriptor = bytes(content_descriptor)
         try:
             with self._session.begin() as s:
                 s.add(row)
@@ -268,7 +301,7 @@ class ManifestRepository:
     # -- reading ----------------------------------------------------------------------------
     def get(self, manifest_id: str) -> ManifestRecord | None:
         with self._session() as s:
-            row = s.get(ManifestRow, manifest_id)
+            row = s.scalars(self._select().where(ManifestRow.manifest_id == manifest_id)).first()
             return ManifestRecord._from_row(row, self._has_store_bytes) if row else None
 
     def by_watermark(self, scheme: str, value_hex: str) -> ManifestRecord | None:
@@ -277,7 +310,7 @@ class ManifestRepository:
         except ValueError:
             return None
         with self._session() as s:
-            row = s.scalars(select(ManifestRow).where(ManifestRow.watermark_scheme == scheme,
+            row = s.scalars(self._select().where(ManifestRow.watermark_scheme == scheme,
                                                       ManifestRow.watermark_value == value)).first()
             return ManifestRecord._from_row(row, self._has_store_bytes) if row else None
 
@@ -309,7 +342,7 @@ class ManifestRepository:
             near.sort(key=lambda t: (t[0], t[1]))
             near = near[:limit]
             rows = {r.manifest_id: r for r in s.scalars(
-                select(ManifestRow).where(ManifestRow.manifest_id.in_([m for _, _, m in near])))}
+                self._select().where(ManifestRow.manifest_id.in_([m for _, _, m in near])))}
             out: list[ManifestRecord] = []
             for d, _, mid in near:
                 rec = ManifestRecord._from_row(rows[mid], self._has_store_bytes)

@@ -229,6 +229,8 @@ def sign_file(src: str | Path, dst: str | Path, **kwargs) -> SignedAsset:
     from ..media import Media
 
     media = Media.open(src)
+    if media.is_image:
+        media.image()  # a file that does not fully decode (truncated, corrupt) must not receive credentials
     data = media.data
     media_type = kwargs.pop("media_type", None) or media.media_type
     if "parent" not in kwargs and has_credentials(data, media_type):

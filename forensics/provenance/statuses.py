@@ -124,6 +124,8 @@ STATUS_CODES: dict[str, tuple[str, str]] = {
     # --- our own (forensics.*) codes -----------------------------------------------------------
     "forensics.manifest.unreadable": (INFO, "c2pa could not read or validate this manifest, so it proves nothing either way."),
     "forensics.manifest.remote": (INFO, "The manifest is stored remotely; it was not fetched because verification is offline (use --allow-network)."),
+    "forensics.manifest.remote.fetchFailed": (INFO, "The manifest is stored remotely; fetching it failed, so these credentials could not be checked."),
+    "forensics.manifest.remote.fetched": (INFO, "The manifest is stored remotely; it was fetched (--allow-network) and validated like an embedded one."),
     "forensics.format.unsupported": (INFO, "c2pa cannot read Content Credentials in this file format, so none were checked."),
     "forensics.trustList.interim": (INFO, "The signer chains to the interim trust list (the known-certificate list of contentcredentials.org/verify, frozen 2026-01-01), not to the official C2PA trust list: signed under the interim trust list, frozen 2026-01-01."),
     "forensics.trustList.tsaOnly": (FAILURE, "The signer's certificate chains only to a time-stamping authority on the C2PA TSA trust list; such roots vouch for timestamps, not for who signed the content."),

@@ -137,6 +137,7 @@ class Resolver:
                    max_pixels: int | None = None) -> list[Match]:
         """Read the soft bindings from an uploaded image: the watermark first, then the fingerprint."""
         from ..media import Media
+        from ..provenance import content_match
         from ..provenance import repository as r
         from ..provenance import watermark as wm
 
@@ -155,6 +156,8 @@ class Resolver:
             for d in wm.detect(rgb, schemes=[alg] if alg else self.watermark_algs()):
                 if d.detected and d.payload:
                     rec = repo.by_watermark(d.scheme, d.payload)
+                    if rec is not None and content_match.is_copy(rec.content_descriptor, rgb) is False:
+                        continue  # a mark transplanted into another image: not this image's manifest
                     if rec is not None and rec.manifest_id not in seen:
                         seen.add(rec.manifest_id)
                         matches.append(Match(rec.manifest_id, 100))
