@@ -125,3 +125,10 @@ def textured_rgb(height: int = 321, width: int = 481, seed: int = 0):
         a, b, c0 = rng.normal(size=3)
         out[(a * (xx - width / 2) + b * (yy - height / 2)) > c0 * 40] += rng.uniform(-30, 30)
     return np.clip(out, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def service_db():
+    """The database the service tests' apps use (``make_app`` in test_service_support): None = SQLite under
+    $FORENSICS_HOME. Test modules that should also run on PostgreSQL override this with ``any_database``."""
+    return None

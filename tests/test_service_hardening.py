@@ -19,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from test_service_support import LiveServer, jpeg_bytes, make_app, make_identity, service_db  # noqa: F401
+from test_service_support import LiveServer, jpeg_bytes, make_app, make_identity  # noqa: F401
 
 
 def auth(token):

@@ -140,13 +140,6 @@ def postgres_url():
     admin.dispose()
 
 
-@pytest.fixture
-def service_db():
-    """The database the service tests' apps use: None = SQLite under $FORENSICS_HOME. Test modules that
-    should also run on PostgreSQL override this with :func:`any_database`."""
-    return None
-
-
 
 @pytest.fixture
 def make_app(tmp_path, service_db):
