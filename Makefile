@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip $(QUIET_PIP)
 	$(PIP) install -q torch==2.14.1 torchvision==0.29.1 $(QUIET_PIP)
-	$(PIP) install -q -e '.[test]' $(QUIET_PIP)
+	$(PIP) install -q -e '.[all,test]' $(QUIET_PIP)
 	touch $@
 
 demo: install
