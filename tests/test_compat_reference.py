@@ -28,7 +28,7 @@ def _picture(seed: int, h: int, w: int) -> np.ndarray:
     d = ImageDraw.Draw(img)
     for _ in range(12):
         x0, y0 = int(rng.integers(0, w)), int(rng.integers(0, h))
-        d.ellipse([x0, y0, x0 + int(rng.integers(10, w // 3)), y0 + int(rng.integers(10, h // 3))],
+        d.ellipse([x0, y0, x0 + int(rng.integers(4, max(5, w // 3))), y0 + int(rng.integers(4, max(5, h // 3)))],
                   fill=tuple(int(v) for v in rng.integers(0, 256, 3)))
     img = img.filter(ImageFilter.GaussianBlur(float(rng.uniform(0, 2))))
     a = np.asarray(img).astype(np.int16) + rng.normal(0, float(rng.uniform(0, 12)), (h, w, 3)).astype(np.int16)
@@ -102,3 +102,20 @@ def test_known_marks_read_the_library_mark(ref):
         lib_bits = np.asarray(lib.decode(np.ascontiguousarray(marked[..., ::-1])), np.uint8)
         assert d.detected and d.bits_matched == int((lib_bits == mark.message_bits).sum())
         assert not mark.detect_rgb(rgb).detected
+
+
+def test_phash_equals_imagehash():
+    from forensics.provenance.phash import phash
+    from forensics.provenance.repository import fingerprint
+
+    rng = np.random.default_rng(7)
+    checked = 0
+    for seed in range(160):
+        h, w = (int(v) for v in rng.integers(24, 420, 2))
+        rgb = _picture(seed, h, w)
+        img = Image.fromarray(rgb)
+        for variant in (img, img.convert("L"), img.convert("P"), img.convert("RGBA"), img.rotate(seed)):
+            assert phash(variant) == str(imagehash.phash(variant)), (seed, variant.mode)
+            checked += 1
+        assert fingerprint(rgb) == str(imagehash.phash(img))  # what the repository stores (≤ 512 px: as is)
+    assert checked == 800
