@@ -182,6 +182,7 @@ class RivaGanScheme(_ImwmScheme):
 
     name = "rivaGan"
     payload_bytes = 4
+    extra = "compat"
 
     @staticmethod
     @lru_cache(maxsize=None)
