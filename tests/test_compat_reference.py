@@ -62,6 +62,7 @@ def test_haar_matches_pywavelets():
         ours = dwtdct.haar_dwt2(x)
         for a, b in zip((ca, ch, cv, cd), (ours[0], *ours[1])):
             assert np.array_equal(a, b)
+        assert np.array_equal(dwtdct.haar_ll(x), ca)
         coeffs = (ca + rng.normal(0, 5, ca.shape), (cv, ch, cd))
         assert np.array_equal(pywt.idwt2(coeffs, "haar"), dwtdct.haar_idwt2(*coeffs))
 

@@ -33,6 +33,13 @@ def haar_dwt2(x: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, 
     return ca, (ch, cv, cd)
 
 
+def haar_ll(x: np.ndarray) -> np.ndarray:
+    """``pywt.dwt2(x, "haar")[0]`` alone (what decoding reads), without the detail bands."""
+    x = np.asarray(x, dtype=np.float64)
+    lo = x[0::2] * _C + x[1::2] * _C
+    return lo[:, 0::2] * _C + lo[:, 1::2] * _C
+
+
 def haar_idwt2(ca: np.ndarray, details: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
     """``pywt.idwt2((cA, (cH, cV, cD)), "haar")`` (the last axis is rebuilt first, as pywt.idwtn does)."""
     ch, cv, cd = details
@@ -98,7 +105,7 @@ def _encode(bgr: np.ndarray, bits: np.ndarray, scale: float, diffuse) -> np.ndar
 
 def _scores(bgr: np.ndarray, scale: float, infer) -> np.ndarray:
     _, u, _ = _u_band(bgr)
-    return infer(_blocks(haar_dwt2(u)[0]), scale)
+    return infer(_blocks(haar_ll(u)), scale)
 
 
 def vote(scores: np.ndarray, n_bits: int) -> np.ndarray:
