@@ -37,8 +37,9 @@ echo "== base install (no extras) into a fresh venv"
 "$work/venv/bin/python" - <<'EOF'
 from importlib.metadata import distributions
 names = sorted(d.metadata["Name"].lower() for d in distributions())
-heavy = [n for n in names if n in {"torch", "scipy", "diffusers", "transformers", "timm", "scikit-learn", "fastapi",
-                                   "alembic", "invisible-watermark", "imagehash", "pywavelets", "matplotlib"}]
+optional = {"torch", "scipy", "diffusers", "transformers", "timm", "scikit-learn", "fastapi", "alembic",
+            "invisible-watermark", "imagehash", "pywavelets", "matplotlib", "ray", "s3fs", "pyarrow"}
+heavy = [n for n in names if n in optional]
 opencv = [n for n in names if n.startswith("opencv")]
 assert not heavy, f"the base install pulled in {heavy}"
 assert len(opencv) == 1, f"OpenCV distributions: {opencv}"

@@ -43,8 +43,9 @@ def create_api_key(
     from ..errors import ForensicsError
 
     try:
-        token, info = _store(db, "create-api-key").create_api_key(name, [s.strip() for s in scopes.split(",") if s.strip()],
-                                                rate_per_minute=rate_per_minute, daily_quota=daily_quota)
+        store = _store(db, "create-api-key")
+        token, info = store.create_api_key(name, [s.strip() for s in scopes.split(",") if s.strip()],
+                                           rate_per_minute=rate_per_minute, daily_quota=daily_quota)
     except ForensicsError as exc:
         typer.echo(f"forensics keys create-api-key: {exc.message}", err=True)
         raise typer.Exit(2)
