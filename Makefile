@@ -20,7 +20,13 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip $(QUIET_PIP)
 	$(PIP) install -q torch==2.14.1 torchvision==0.29.1 $(QUIET_PIP)
-	$(PIP) install -q -e '.[test]' $(QUIET_PIP)
+	$(PIP) install -q -e '.[all,test]' $(QUIET_PIP)
+	@# One OpenCV: a venv made when the base used opencv-python-headless still has it, and both distributions
+	@# own the cv2 files; drop it, then restore opencv-python's files (same version).
+	if $(PIP) show -q opencv-python-headless 2>/dev/null; then \
+	  $(PIP) uninstall -y -q opencv-python-headless && \
+	  $(PIP) install -q --force-reinstall --no-deps "opencv-python==$$($(PY) -c 'import importlib.metadata as m; print(m.version("opencv-python"))')" $(QUIET_PIP); \
+	fi
 	touch $@
 
 demo: install

@@ -5,9 +5,12 @@ Modules import only typer at import time; heavy libraries load inside the comman
 """
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from .. import __version__
+from ..extras import DISTRIBUTION, MissingExtra, extra_for_module
 
 app = typer.Typer(
     name="forensics",
@@ -20,9 +23,19 @@ app = typer.Typer(
 )
 
 
+def installed_version() -> str:
+    """The installed distribution's version (package metadata); the source's own when run uninstalled."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:
+        return __version__
+
+
 def _version(value: bool):
     if value:
-        typer.echo(f"forensics-suite {__version__}")
+        typer.echo(f"{DISTRIBUTION} {installed_version()}")
         raise typer.Exit()
 
 
@@ -52,4 +65,16 @@ for _module in (keys, apikeys, sign, verify, watermark, generate, detect, audit,
 
 
 def main() -> None:
-    app()
+    # Commands check their extra first (cli/extras.need); this catches any optional import they missed, so a
+    # missing extra is still exit 2 with the install line, never a traceback.
+    try:
+        app()
+    except MissingExtra as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        sys.exit(2)
+    except ModuleNotFoundError as exc:
+        extra = extra_for_module(exc.name)
+        if extra is None:
+            raise
+        typer.echo(f"error: {MissingExtra(extra, 'this command', exc.name).message}", err=True)
+        sys.exit(2)

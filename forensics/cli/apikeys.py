@@ -13,7 +13,10 @@ def register(app: typer.Typer) -> None:  # the commands are attached to keys_app
     return None
 
 
-def _store(url: str | None):
+def _store(url: str | None, command: str):
+    from .extras import need
+
+    need("service", f"forensics keys {command}", "alembic")  # the keys table is created by the migrations
     from .. import migrations
     from ..service.settings import ServiceSettings
     from ..service.store import ServiceStore
@@ -66,8 +69,9 @@ def create_api_key(
     from ..errors import ForensicsError
 
     try:
-        token, info = _store(db).create_api_key(name, [s.strip() for s in scopes.split(",") if s.strip()],
-                                                rate_per_minute=rate_per_minute, daily_quota=daily_quota)
+        store = _store(db, "create-api-key")
+        token, info = store.create_api_key(name, [s.strip() for s in scopes.split(",") if s.strip()],
+                                           rate_per_minute=rate_per_minute, daily_quota=daily_quota)
     except ForensicsError as exc:
         typer.echo(f"forensics keys create-api-key: {exc.message}", err=True)
         raise typer.Exit(2)
@@ -87,7 +91,7 @@ def create_api_key(
 def list_api_keys(db: str = typer.Option(None, "--db", help="Database URL (default: the manifest repository's)."),
                   as_json: bool = typer.Option(False, "--json", help="Print JSON.")):
     """List API keys (names, ids, scopes; never the keys)."""
-    keys = _store(db).list_keys()
+    keys = _store(db, "list-api-keys").list_keys()
     if as_json:
         typer.echo(json.dumps(keys))
         return
@@ -101,7 +105,7 @@ def list_api_keys(db: str = typer.Option(None, "--db", help="Database URL (defau
 def revoke_api_key(name: str = typer.Option(..., "--name", help="The key's name."),
                    db: str = typer.Option(None, "--db", help="Database URL (default: the manifest repository's).")):
     """Revoke an API key (it stops working at once)."""
-    if not _store(db).revoke(name):
+    if not _store(db, "revoke-api-key").revoke(name):
         typer.echo(f"forensics keys revoke-api-key: no active key named {name!r}", err=True)
         raise typer.Exit(2)
     typer.echo(f"revoked '{name}'")

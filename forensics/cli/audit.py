@@ -98,6 +98,14 @@ def register(app: typer.Typer) -> None:
         if ray_address and engine != "ray":
             err.print("error: --ray-address needs --engine ray")
             raise typer.Exit(2)
+        from .extras import need
+
+        if engine == "ray":
+            need("ray", "audit --engine ray")
+        if parquet is not None:
+            need("parquet", "audit --parquet")
+        if any(str(p).lower().startswith(("s3://", "s3a://")) for p in paths or []):
+            need("s3", "audit of s3:// inputs")
         options = None
         option_flags = bool(no_detector or trust_anchors or registry or allow_network)
         if not resume or option_flags:

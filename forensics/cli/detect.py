@@ -58,6 +58,10 @@ def register(app: typer.Typer) -> None:
         """Train the detector, calibrate it on held-out photos, export ONNX + model card."""
         import logging
 
+        from .extras import need
+
+        need("train", "forensics detect train")
+
         from ..errors import ForensicsError
 
         logging.basicConfig(level=logging.WARNING)
@@ -167,6 +171,9 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the JSON result instead of the table."),
     ):
         """AUC, AP, accuracy, TPR at 1%/0.1% FPR, per source (and under perturbations)."""
+        from .extras import need
+
+        need("train", "forensics detect eval", "sklearn", "matplotlib")
         from ..detect.evaluate import evaluate, to_markdown, write_outputs
         from ..detect.inference import Detector, DetectorModelError
 

@@ -64,6 +64,9 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print a JSON array describing the written files."),
     ):
         """Generate images that leave already watermarked, C2PA-signed and stored in the manifest repository."""
+        from .extras import need
+
+        need("generate", "forensics generate")
         from ..errors import ForensicsError
         from ..generate.types import FORMATS
 

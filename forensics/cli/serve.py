@@ -27,6 +27,9 @@ def serve(
     log_level: str = typer.Option("info", help="uvicorn log level."),
 ):
     """Run the newsroom API and the verification web page (OpenAPI at /openapi.json)."""
+    from .extras import need
+
+    need("service", "forensics serve")
     from ..errors import ForensicsError
     from ..service import ServiceSettings, create_app
 
@@ -34,6 +37,8 @@ def serve(
         settings = ServiceSettings.load(model=model, device=device, queue_size=queue_size,
                                         verify_workers=verify_workers, registry_url=registry,
                                         generate=False if no_generate else None)
+        if settings.generate:
+            need("generate", "forensics serve with generation (--no-generate serves verification only)")
         identity = None
         if settings.generate:
             from ..service.signing import load_identity
@@ -63,6 +68,10 @@ def db_upgrade(url: str = typer.Option(None, "--url", help="SQLAlchemy URL (defa
     """Create or migrate the schema (Alembic) of the repository/keys/audit database."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    from .extras import need
+
+    need("service", "forensics db upgrade", "alembic")
+
     from .. import config, migrations
 
     from ..errors import ForensicsError
@@ -83,6 +92,10 @@ def db_upgrade(url: str = typer.Option(None, "--url", help="SQLAlchemy URL (defa
 def db_current(url: str = typer.Option(None, "--url", help="SQLAlchemy URL (default $FORENSICS_REGISTRY).")):
     """Print the database's schema revision and the newest one this version knows."""
     from sqlalchemy.exc import SQLAlchemyError
+
+    from .extras import need
+
+    need("service", "forensics db current", "alembic")
 
     from .. import config, migrations
 

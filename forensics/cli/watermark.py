@@ -56,6 +56,10 @@ def register(app: typer.Typer) -> None:
                                      f"{', '.join(sorted(SAVE_FORMATS))}", param_hint="-o")
         try:
             s = wm.get_scheme(scheme)
+            if s.extra:
+                from .extras import need
+
+                need(s.extra, f"the {s.name} watermark")
             if not s.embeddable:
                 raise wm.WatermarkError(f"scheme {s.name} is detect-only (a third-party mark)")
             data = s.check_payload(payload) if payload is not None else secrets.token_bytes(s.payload_bytes)
@@ -114,7 +118,10 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter("must be between 0 and 1", param_hint="--fpr")
         try:
             for name in schemes or []:
-                wm.get_scheme(name)
+                if wm.get_scheme(name).extra:
+                    from .extras import need
+
+                    need(wm.get_scheme(name).extra, f"the {name} watermark")
             expected = bytes.fromhex(payload) if payload else None
         except ValueError:
             raise typer.BadParameter(f"{payload!r} is not hex", param_hint="--payload") from None
@@ -165,6 +172,10 @@ def register(app: typer.Typer) -> None:
         """Quality (PSNR, SSIM), speed and robustness (TPR at FPR 1e-6 per attack) of each scheme."""
         from pathlib import Path
 
+        from .extras import need
+
+        need("train", "forensics watermark bench (its plot)", "matplotlib")
+
         from ..errors import ForensicsError
         from ..provenance import watermark as wm
         from ..provenance.watermark import bench as b
@@ -172,7 +183,10 @@ def register(app: typer.Typer) -> None:
         try:
             names = _split([schemes or ""]) or [wm.DEFAULT_SCHEME]
             for n in names:
-                wm.get_scheme(n)
+                if wm.get_scheme(n).extra:
+                    from .extras import need
+
+                    need(wm.get_scheme(n).extra, f"the {n} watermark")
             from ..provenance.watermark.attacks import get_attacks
 
             att = list(get_attacks(attacks))

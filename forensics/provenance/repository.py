@@ -121,8 +121,9 @@ def fingerprint(rgb: "np.ndarray") -> str:
     the bits barely move (on 200 photos: 196 identical, 4 at distance 2) and a 1-MP lookup costs ~1.4 ms
     instead of ~4 ms (PIL's Lanczos over every pixel).
     """
-    import imagehash
     from PIL import Image
+
+    from .phash import phash
 
     h, w = rgb.shape[:2]
     if max(h, w) > FINGERPRINT_SIDE:
@@ -130,7 +131,7 @@ def fingerprint(rgb: "np.ndarray") -> str:
 
         s = FINGERPRINT_SIDE / max(h, w)
         rgb = cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
-    return str(imagehash.phash(Image.fromarray(rgb)))
+    return phash(Image.fromarray(rgb))
 
 
 def hamming(a: str, b: str) -> int:

@@ -31,6 +31,7 @@ class WatermarkScheme:
     implies_ai: ClassVar[bool] = False  # only generators apply this mark
     embeddable: ClassVar[bool] = True  # False for marks we only detect (SD / SDXL)
     min_side: ClassVar[int] = 64
+    extra: ClassVar[str | None] = None  # the optional extra (pyproject) the scheme needs, None in the base install
     # Detection on large images. ``detect_max_side``: the scheme reads the same from a copy downscaled to
     # this long side (it works at a fixed working resolution), so callers may decode smaller and faster.
     # ``native_max_pixels``: marks that live in native-resolution pixels (no resize survives them) are not

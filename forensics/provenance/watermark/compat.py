@@ -1,12 +1,10 @@
 """invisible-watermark's schemes (dwtDct, dwtDctSvd, rivaGan) and the third-party marks built on them.
 
-* ``dwtDct`` / ``dwtDctSvd``: embedding uses invisible-watermark's own code. Its modules are loaded by file
-  (``_imwm_module``) because ``import imwatermark`` imports torch (through rivaGan) — the verify path must not.
-* Detection of dwtDct is vectorised here (``dwtdct_bits``: the same arithmetic as
-  ``EmbedMaxDct.decode``, checked against it in the tests): the library loops over 4x4 blocks in Python
-  (~1 s on 1024²), too slow for verify.
-* ``rivaGan`` runs the ONNX models shipped inside the invisible-watermark wheel with onnxruntime directly
-  (same pre/post-processing as ``imwatermark.rivaGan``, without torch).
+* ``dwtDct`` / ``dwtDctSvd``: :mod:`.dwtdct`, the library's arithmetic vectorised with numpy and OpenCV (same
+  pixels when embedding, same bits when decoding; the tests compare both ways). The base install has no
+  invisible-watermark: its package imports torch (through rivaGan) and needs PyWavelets.
+* ``rivaGan`` runs the ONNX models shipped inside the invisible-watermark package (the ``compat`` extra) with
+  onnxruntime directly (same pre/post-processing as ``imwatermark.rivaGan``, without torch).
 * Third-party marks: Stable Diffusion's reference scripts (dwtDct, bytes ``StableDiffusionV1``) and
   SDXL / diffusers (dwtDct, 48-bit message 0xB3EC907BB19E). Their false-positive probability is the
   binomial tail P(X >= k) for k of n bits matching by chance.
@@ -26,7 +24,9 @@ from typing import Callable
 import numpy as np
 
 from ...errors import WatermarkError
+from ...extras import require
 from ...report import WatermarkDetection
+from . import dwtdct
 from .base import RGBScheme, WatermarkScheme
 from .ecc import binomial_tail_ge
 
@@ -35,15 +35,15 @@ SDXL_MESSAGE = 0xB3EC907BB19E  # diffusers' WATERMARK_MESSAGE (48 bits)
 
 
 def _imwm_dir() -> str:
+    require("compat", "imwatermark", feature="the rivaGan watermark")
     spec = importlib.util.find_spec("imwatermark")  # locates the package without executing it
-    if spec is None or not spec.submodule_search_locations:
-        raise WatermarkError("invisible-watermark is not installed (pip install invisible-watermark)")
     return list(spec.submodule_search_locations)[0]
 
 
 @lru_cache(maxsize=None)
 def _imwm_module(name: str):
-    """Load imwatermark/<name>.py on its own (its package __init__ would import torch)."""
+    """invisible-watermark's own imwatermark/<name>.py, loaded on its own (its package __init__ would import
+    torch): the reference the vectorised code is compared with (tests, benchmarks)."""
     path = os.path.join(_imwm_dir(), f"{name}.py")
     spec = importlib.util.spec_from_file_location(f"_forensics_imwm_{name}", path)
     mod = importlib.util.module_from_spec(spec)
@@ -64,19 +64,9 @@ def _check_imwm_size(rgb: np.ndarray, name: str) -> None:
 
 def _dwtdct_scores(rgb: np.ndarray, scale: float, block: int) -> np.ndarray:
     """Per-block votes of invisible-watermark's dwtDct decoder (U channel, Haar LL, 4x4 blocks)."""
-    import cv2
-
-    yuv = cv2.cvtColor(np.ascontiguousarray(rgb[..., ::-1]), cv2.COLOR_BGR2YUV)
-    h, w = yuv.shape[:2]
-    u = yuv[: h // 4 * 4, : w // 4 * 4, 1].astype(np.float32)  # exact: sums of bytes, halves
-    ll = (u[0::2, 0::2] + u[0::2, 1::2] + u[1::2, 0::2] + u[1::2, 1::2]) / 2.0  # Haar LL = pywt.dwt2(...)[0]
-    nr, nc = ll.shape[0] // block, ll.shape[1] // block
-    if nr * nc == 0:
-        return np.zeros(0)
-    blocks = ll[: nr * block, : nc * block].reshape(nr, block, nc, block).transpose(0, 2, 1, 3).reshape(-1, block * block)
-    a = np.abs(blocks[:, 1:])
-    val = a[np.arange(len(a)), np.argmax(a, axis=1)]
-    return (np.mod(val, scale) > 0.5 * scale).astype(np.float64)
+    if block != dwtdct.BLOCK:
+        raise WatermarkError(f"dwtDct blocks are {dwtdct.BLOCK}x{dwtdct.BLOCK}")
+    return dwtdct.max_dct_scores(np.ascontiguousarray(rgb[..., ::-1]), scale)
 
 
 _SCORES_CACHE: dict = {}  # within one detect() call the SD and SDXL marks read the same blocks
@@ -109,10 +99,7 @@ def dwtdct_bits(rgb: np.ndarray, n_bits: int, scale: float = 36.0, block: int = 
                 _SCORES_CACHE["entry"] = (key, weakref.ref(rgb), score)
             except TypeError:  # not weak-referenceable: just do not cache
                 pass
-    if score.size == 0:
-        return np.full(n_bits, 0.5)
-    idx = np.arange(len(score)) % n_bits
-    return np.bincount(idx, weights=score, minlength=n_bits) / np.maximum(np.bincount(idx, minlength=n_bits), 1)
+    return dwtdct.vote(score, n_bits)
 
 
 def _verify(name: str, source: str | None, implies_ai: bool, decoded: np.ndarray, expected_bits: np.ndarray,
@@ -168,9 +155,8 @@ class DwtDctScheme(_ImwmScheme):
     def embed_rgb(self, rgb, payload, strength=None):
         _check_imwm_size(rgb, self.name)
         scale = 36 * (strength if strength is not None else 1.0)
-        enc = _imwm_module("maxDct").EmbedMaxDct(list(_bits(payload)), wmLen=len(payload) * 8,
-                                                 scales=[0, scale, 0])
-        return np.ascontiguousarray(enc.encode(np.ascontiguousarray(rgb[..., ::-1]))[..., ::-1])
+        return np.ascontiguousarray(dwtdct.max_dct_encode(np.ascontiguousarray(rgb[..., ::-1]), _bits(payload),
+                                                          scale)[..., ::-1])
 
     def decode_bits(self, rgb):
         return dwtdct_bits(rgb, self.payload_bytes * 8) * 255 > 127
@@ -182,20 +168,21 @@ class DwtDctSvdScheme(_ImwmScheme):
     def embed_rgb(self, rgb, payload, strength=None):
         _check_imwm_size(rgb, self.name)
         scale = 36 * (strength if strength is not None else 1.0)
-        enc = _imwm_module("dwtDctSvd").EmbedDwtDctSvd(list(_bits(payload)), wmLen=len(payload) * 8,
-                                                       scales=[0, scale, 0])
-        return np.ascontiguousarray(enc.encode(np.ascontiguousarray(rgb[..., ::-1]))[..., ::-1])
+        return np.ascontiguousarray(dwtdct.dct_svd_encode(np.ascontiguousarray(rgb[..., ::-1]), _bits(payload),
+                                                          scale)[..., ::-1])
 
     def decode_bits(self, rgb):
-        dec = _imwm_module("dwtDctSvd").EmbedDwtDctSvd([], wmLen=self.payload_bytes * 8, scales=[0, 36, 0])
-        return np.asarray(dec.decode(np.ascontiguousarray(rgb[..., ::-1])), dtype=bool)
+        scores = dwtdct.dct_svd_scores(np.ascontiguousarray(rgb[..., ::-1]), 36.0)
+        return dwtdct.to_bits(dwtdct.vote(scores, self.payload_bytes * 8))
 
 
 class RivaGanScheme(_ImwmScheme):
-    """RivaGAN (32 bits) through the ONNX models inside the invisible-watermark wheel (seconds per image)."""
+    """RivaGAN (32 bits) through the ONNX models inside the invisible-watermark package (seconds per image;
+    the ``compat`` extra)."""
 
     name = "rivaGan"
     payload_bytes = 4
+    extra = "compat"
 
     @staticmethod
     @lru_cache(maxsize=None)
@@ -246,9 +233,8 @@ class KnownMark(WatermarkScheme):
 
     def embed_reference(self, rgb: np.ndarray) -> np.ndarray:
         """Apply the mark exactly as the generator does (uint8, invisible-watermark's dwtDct) — for tests/bench."""
-        enc = _imwm_module("maxDct").EmbedMaxDct(list(self.message_bits), wmLen=self.message_bits.size,
-                                                 scales=[0, 36, 0])
-        return np.ascontiguousarray(enc.encode(np.ascontiguousarray(rgb[..., ::-1]))[..., ::-1])
+        bgr = dwtdct.max_dct_encode(np.ascontiguousarray(rgb[..., ::-1]), self.message_bits, 36.0)
+        return np.ascontiguousarray(bgr[..., ::-1])
 
 
 def sd_mark() -> KnownMark:
