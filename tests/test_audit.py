@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from forensics.audit import AuditError, run_audit, state_path_for
 from forensics.cli import app
-from test_audit_plugins import CHAOS, bomb_png, log_lines, read_jsonl, small_jpeg
+from test_audit_plugins import CHAOS, bomb_png, html_tables, log_lines, read_jsonl, small_jpeg
 
 from conftest import PHOTOS, require
 
@@ -171,7 +171,8 @@ def test_video_found_by_content_gets_a_row_and_thumbnail(tmp_path):
     run_audit([str(src)], out, html=tmp_path / "r.html", workers=1, analysers=[])
     (row,) = read_jsonl(out)
     assert row["media_type"] == "video/mp4" and row["error"] is None
-    assert 'src="data:image/jpeg;base64,' in (tmp_path / "r.html").read_text(encoding="utf-8")
+    table, thumbs = html_tables(tmp_path / "r.html")
+    assert [r["p"] for r in table] == [row["path"]] and set(thumbs) == {str(table[0]["i"])}
 
 
 def test_csv_and_parquet_reports(archive, tmp_path, chaos_log):
@@ -204,7 +205,9 @@ def test_csv_defuses_spreadsheet_formulas(tmp_path):
 
 def _assert_safe_html(page: str) -> None:
     assert "<script>alert" not in page and "<img src=x" not in page
-    assert page.count("<script") == 1  # only the report's own script
+    assert page.count("<script>") == 1  # only the report's own script; the rest are JSON data blocks
+    assert page.count("<script") == 3 and page.count('<script type="application/json"') == 2
+    assert "innerHTML" not in page and "insertAdjacentHTML" not in page and "document.write" not in page
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page), "no external requests"
     assert "@import" not in page and "url(http" not in page
     # the Content-Security-Policy allows exactly the inline script that is there
@@ -231,10 +234,13 @@ def test_html_escapes_exif_markup(tmp_path):
     assert rows["evil.jpg"]["metadata"]["exif"].get("ImageDescription") == "<script>alert(1)</script>"
     page = (tmp_path / "r.html").read_text(encoding="utf-8")
     _assert_safe_html(page)
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert "&lt;img src=x onerror=alert(2)&gt;" in page
-    assert "&lt;b onmouseover=x&gt;.jpg" in page
-    assert 'src="data:image/jpeg;base64,' in page  # thumbnails inline
+    table, thumbs = html_tables(tmp_path / "r.html")
+    by = {Path(r["p"]).name: r for r in table}
+    meta = dict(by["evil.jpg"]["m"])
+    assert meta["ImageDescription"] == "<script>alert(1)</script>"  # the data, to be shown as text
+    assert meta["Artist"] == "<img src=x onerror=alert(2)>"
+    assert "<b onmouseover=x>.jpg" in by
+    assert len(thumbs) == 2  # thumbnails inline
     assert "<svg" in page and "Per folder" in page
 
 
@@ -255,7 +261,8 @@ def test_html_escapes_c2pa_title(tmp_path):
     assert row["c2pa"]["present"] is True and row["c2pa"]["title"] == title
     page = (tmp_path / "r.html").read_text(encoding="utf-8")
     _assert_safe_html(page)
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    (rec,), _ = html_tables(tmp_path / "r.html")
+    assert dict(rec["c"])["title"] == title
 
 
 def test_real_photos_with_default_analysers(tmp_path):
@@ -366,8 +373,8 @@ def test_html_table_cap_keeps_flagged_rows(tmp_path):
                "error": {"code": "corrupt", "message": "x"} if label == "error" else None}, "d", None)
     w.close()
     page = (tmp_path / "r.html").read_text()
-    shown = re.findall(r'<td class="path">(f\d+)\.jpg</td>', page)
-    assert shown == ["f0", "f7", "f9"]  # both errors kept, scan order
+    shown = [r["p"] for r in html_tables(tmp_path / "r.html")[0]]
+    assert shown == ["f0.jpg", "f7.jpg", "f9.jpg"]  # both errors kept, scan order
     assert "3 of 10 rows" in page
     assert ">10<" in page or "10 files" in page  # the charts count every row
 

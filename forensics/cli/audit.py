@@ -61,8 +61,17 @@ def register(app: typer.Typer) -> None:
                                                       "endpoint_url=http://127.0.0.1:9000"),
         analyser: List[str] = typer.Option([], "--analyser", hidden=True,
                                            help="Use these analysers (module:Class) instead of the defaults."),
-        html_max_rows: int = typer.Option(5000, "--html-max-rows", min=1,
-                                          help="Rows in the HTML table (charts always count every row)."),
+        html_max_rows: Optional[int] = typer.Option(None, "--html-max-rows", min=1,
+                                                    help="Rows in the HTML table (default 200,000; flagged "
+                                                         "rows first; the charts always count every row)."),
+        quick: bool = typer.Option(False, "--quick",
+                                   help="Screening profile: credentials, metadata, the watermark at native "
+                                        "geometry (no crop/scale/rotation search) and the repository lookups; "
+                                        "no detector. Rows carry \"profile\": \"quick\"."),
+        then_full: bool = typer.Option(False, "--then-full",
+                                       help="With --quick: re-check with the full profile every file the "
+                                            "screening labelled anything but authentic-credentials or "
+                                            "no-evidence."),
         fail_on: Optional[str] = typer.Option(None, "--fail-on", metavar="LIST",
                                               help="Exit 1 if any verdict matches: synthetic (ai-generated, "
                                                    "likely-synthetic), invalid (tampered), or any verdict label; "
@@ -93,6 +102,9 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2)
         if not paths and not resume:
             err.print("error: give at least one PATH (or --resume)")
+            raise typer.Exit(2)
+        if then_full and not quick:
+            err.print("error: --then-full needs --quick")
             raise typer.Exit(2)
         if ray_address and engine != "ray":
             err.print("error: --ray-address needs --engine ray")
@@ -142,7 +154,8 @@ def register(app: typer.Typer) -> None:
                 ray_address=ray_address, resume=resume, options=options, analysers=list(analyser) or None,
                 timeout_per_file=timeout_per_file or None, memory_per_file_mib=memory_per_file or None,
                 storage_options=storage_options, force=force, html_max_rows=html_max_rows,
-                progress=progress_cb)
+                progress=progress_cb, profile="quick" if quick else None if resume else "full",
+                then_full=True if then_full else None if resume else False)
         except AuditError as exc:
             if live:
                 live.stop()
@@ -184,8 +197,13 @@ def _print_summary(console, summary) -> None:
     if summary.errors:
         console.print("errors: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.errors.items())))
     rate = f" ({summary.files_per_s:.1f} files/s once workers were up)" if summary.processed else ""
-    console.print(f"{summary.reported} reported, {summary.processed} analysed now{rate}, "
-                  f"{summary.reused} reused from the last run, {summary.skipped} skipped (not images or "
-                  f"videos), {summary.elapsed_s:.1f} s in all", markup=False, highlight=False)
+    why = {"not_media": "not images or videos", "not_regular": "not regular files"}
+    skipped = ", ".join(f"{n} {why.get(k, k)}" for k, n in sorted(summary.skipped_by.items()) if n)
+    recheck = f" ({summary.rechecked_full} flagged by the screening re-checked in full)" \
+        if summary.rechecked_full else ""
+    console.print(f"{summary.reported} reported, {summary.processed} analysed now ({summary.profile} profile)"
+                  f"{rate}{recheck}, {summary.reused} reused from the last run, {summary.skipped} skipped"
+                  f"{' (' + skipped + ')' if skipped else ''}, {summary.elapsed_s:.1f} s in all",
+                  markup=False, highlight=False)
     console.print("written: " + ", ".join(f"{v}" for v in summary.outputs.values()), soft_wrap=True,
                   markup=False, highlight=False)
