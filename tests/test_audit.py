@@ -363,6 +363,74 @@ def test_html_report_in_a_browser(tmp_path):
     assert errors == []
 
 
+def _launch(pw):
+    return pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                              args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                                    "--disable-background-networking", "--disable-component-update"])
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (Debian package)")
+def test_html_report_of_100k_rows_pages_in_a_browser(tmp_path):
+    """A 100,000-row report: one page of rows in the DOM, images only for that page, paging, filtering, and a
+    hostile file name shown as text."""
+    from playwright.sync_api import sync_playwright
+
+    from forensics.audit.html import THUMBS_MAX, HtmlWriter
+    from PIL import Image
+    import io
+
+    buf = io.BytesIO()
+    Image.new("RGB", (96, 72), (120, 80, 40)).save(buf, "JPEG", quality=70)
+    thumb = buf.getvalue()
+    hostile = "<img src=x onerror=alert(1)>.jpg"
+    n = 100_000
+    w = HtmlWriter(tmp_path / "big.html")
+    for i in range(n):
+        label = "ai-generated" if i % 50 == 7 else "no-evidence"
+        w.add({"path": hostile if i == 12_345 else f"archive/{i // 1000:03d}/IMG_{i:06d}.jpg",
+               "verdict": {"label": label, "reasons": [f"reason {i}"]},
+               "detector": {"probability_synthetic": (i % 100) / 100, "threshold": 0.5},
+               "metadata": {"exif": {"Make": "Cam", "Model": f"M{i % 7}"}}}, f"archive/{i // 1000:03d}", thumb)
+    w.close()
+    size = (tmp_path / "big.html").stat().st_size
+    assert size < 400 * n + 4 * len(thumb) * THUMBS_MAX  # the stated bound: rows and capped thumbnails
+    dialogs, errors = [], []
+    with sync_playwright() as pw:
+        browser = _launch(pw)
+        try:
+            page = browser.new_page()
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.goto((tmp_path / "big.html").as_uri(), timeout=60_000)
+            page.wait_for_selector("body[data-ready='1']", timeout=60_000)
+            assert page.inner_text("#shown") == str(n)
+            assert page.locator("#rows tbody tr").count() == 100  # one page in the DOM
+            assert page.locator("#rows img.thumb").count() == 100  # images for the rows in view only
+            assert page.inner_text("#pageinfo") == "page 1 of 1000"
+            first = page.locator("#rows tbody td.path").first.inner_text()
+            page.click("#next")
+            assert page.inner_text("#pageinfo") == "page 2 of 1000"
+            assert page.locator("#rows tbody td.path").first.inner_text() != first
+            assert page.locator("#rows tbody tr").count() == 100
+            page.select_option("#fverdict", "ai-generated")
+            assert page.inner_text("#shown") == str(n // 50)
+            assert page.inner_text("#pageinfo") == "page 1 of 20"
+            page.select_option("#fverdict", "")
+            page.fill("#q", "onerror")
+            assert page.inner_text("#shown") == "1"
+            assert page.locator("#rows tbody td.path").inner_text() == hostile  # text, not an element
+            assert page.locator("#rows tbody img:not(.thumb)").count() == 0
+            page.fill("#q", "")
+            page.click("#rows th:nth-child(4)")  # sort by p(synthetic), ascending
+            cells = page.locator("#rows tbody tr td:nth-child(4)").all_inner_texts()
+            assert cells == sorted(cells) and cells[0] == "0.00"
+        finally:
+            browser.close()
+    assert dialogs == [] and errors == []
+
+
 def test_html_table_cap_keeps_flagged_rows(tmp_path):
     from forensics.audit.html import HtmlWriter
 
