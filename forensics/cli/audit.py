@@ -148,6 +148,7 @@ def register(app: typer.Typer) -> None:
                 live.update(state["task"], completed=done, total=total, rate=f"{rate:.1f} files/s")
 
             live.start()
+        stdout_fd = _stdout_to_stderr() if json_out else None
         try:
             summary = run_audit(
                 list(paths or []), out, html=html, csv=csv, parquet=parquet, workers=workers, engine=engine,
@@ -171,6 +172,9 @@ def register(app: typer.Typer) -> None:
                 live.stop()
             err.print("interrupted: finished files are saved; run the same command with --resume to finish")
             raise typer.Exit(130)
+        finally:
+            if stdout_fd is not None:
+                _restore_stdout(stdout_fd)
         if live:
             live.stop()
 
@@ -183,6 +187,30 @@ def register(app: typer.Typer) -> None:
         if summary.failed:
             raise typer.Exit(2)
         raise typer.Exit(1 if any(summary.verdicts.get(label) for label in fail_labels) else 0)
+
+
+def _stdout_to_stderr() -> int | None:
+    """With --json, stdout carries only the summary: what libraries print while the audit runs (Ray's
+    driver prints cluster events such as a lost node to fd 1) goes to stderr instead."""
+    import os
+    import sys
+
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        os.dup2(2, 1)
+        return saved
+    except (OSError, ValueError):  # no real file descriptors (e.g. captured by a test runner)
+        return None
+
+
+def _restore_stdout(saved: int) -> None:
+    import os
+    import sys
+
+    sys.stdout.flush()
+    os.dup2(saved, 1)
+    os.close(saved)
 
 
 def _print_summary(console, summary) -> None:
