@@ -62,7 +62,7 @@ def decode_floor(files: list[Path], workers: int) -> float:
         return statistics.median(times)
 
 
-def run(files: list[Path], workers: int, analysers, label: str) -> dict:
+def run(files: list[Path], workers: int, analysers, label: str, profile: str = "full") -> dict:
     from forensics.audit import run_audit
 
     with tempfile.TemporaryDirectory(prefix="bench-audit-") as d:
@@ -71,7 +71,9 @@ def run(files: list[Path], workers: int, analysers, label: str) -> dict:
         for i, p in enumerate(files):  # links: the audit sees exactly these files, in one folder
             os.symlink(p, src / f"{i:05d}{p.suffix}")
         t0 = time.perf_counter()
-        summary = run_audit([str(src)], Path(d) / "r.jsonl", workers=workers, analysers=analysers)
+        load0 = os.getloadavg()[0]
+        summary = run_audit([str(src)], Path(d) / "r.jsonl", workers=workers, analysers=analysers, profile=profile)
+        load1 = os.getloadavg()[0]
         total = time.perf_counter() - t0
         rows = [json.loads(line) for line in open(Path(d) / "r.jsonl")]
         jsonl_bytes = (Path(d) / "r.jsonl").stat().st_size
@@ -84,7 +86,7 @@ def run(files: list[Path], workers: int, analysers, label: str) -> dict:
     errors = summary.errors
     return {"label": label, "files": len(rows), "jsonl_bytes": jsonl_bytes, "state_bytes": state_bytes,
             "total_s": total, "audit_s": summary.audit_s, "startup_s": summary.startup_s,
-            "steady": summary.files_per_s,
+            "steady": summary.files_per_s, "load": (load0, load1), "rows": rows,
             "timings": {k: statistics.mean(v) for k, v in per.items()}, "errors": errors,
             "analyser_errors": sorted({e["analyser"] + ": " + e["code"] for r in rows
                                        for e in r.get("analyser_errors", [])})}
@@ -146,6 +148,66 @@ def scale(n: int, workers: int, engine: str) -> None:
               f"{s.files_per_s:.0f} files/s steady (start-up {s.startup_s:.1f} s, {wall:.1f} s in all); "
               f"driver CPU {cpu / n * 1000:.2f} ms/file; unchanged re-run {rerun:.1f} s "
               f"({n / rerun:.0f} files/s listed, {again.processed} analysed); state {state / n:.0f} B/file")
+
+
+def _report(r: dict, floor: float) -> None:
+    r["rate_total"] = r["files"] / r["total_s"]
+    print(f"{r['label']}: {r['rate_total']:.1f} files/s end to end ({r['total_s']:.1f} s incl. scan, "
+          f"worker start-up and report), {r['steady']:.1f} files/s once workers were up "
+          f"(start-up {r['startup_s']:.1f} s); ratio to the decode floor {floor / r['steady']:.2f}x; "
+          f"load {r['load'][0]:.1f}->{r['load'][1]:.1f}; errors {r['errors'] or 'none'}")
+    if r["timings"]:
+        parts = ", ".join(f"{k} {v:.1f}" for k, v in sorted(r["timings"].items(), key=lambda kv: -kv[1]))
+        print(f"  mean ms per file: {parts}")
+
+
+def profiles(files: list[Path], w: int) -> dict:
+    """Issue #15's targets on the same files and processes: quick <= 2x and full <= 4x the decode floor, and
+    the parallel efficiency from 1 to w workers (rate with w / (w x rate with 1))."""
+    out = {}
+    t_floor = decode_floor(files, w)
+    floor = len(files) / t_floor
+    print(f"decode floor (Pillow open+load, {w} processes): {floor:.1f} files/s ({t_floor:.1f} s), "
+          f"load {os.getloadavg()[0]:.1f}")
+    for profile in ("quick", "full"):
+        r = run(files, w, None, f"audit --{profile}, {w} workers", profile)
+        _report(r, floor)
+        out[profile] = floor / r["steady"]
+        one = run(files, 1, None, f"audit --{profile}, 1 worker", profile)
+        _report(one, floor)
+        eff = r["steady"] / (w * one["steady"])
+        out[f"{profile}_efficiency"] = eff
+        print(f"RATIO {profile} / decode floor = {out[profile]:.2f}x (target <= {2 if profile == 'quick' else 4}x); "
+              f"parallel efficiency 1 -> {w} workers = {eff:.2f} (target >= 0.85)")
+        out[f"{profile}_rows"] = r["rows"]
+    return out
+
+
+def detector_batching(files: list[Path], groups=(1, 2, 4, 8)) -> None:
+    """Does scoring the tiles of several files in one ONNX run beat one run per file? (1 thread, as in a
+    worker.) Tiles are cut once; only the session.run calls are timed, median of 5 passes."""
+    from PIL import Image
+
+    from forensics.detect.inference import Detector, tile
+
+    det = Detector.from_pretrained(threads=1)
+    tiles = []
+    for p in files[:max(groups)]:
+        with Image.open(p) as im:
+            tiles.append(tile(__import__("numpy").asarray(im.convert("RGB")), det.patch, det.max_patches))
+    import numpy as np
+
+    det.session.run(None, {det.input_name: tiles[0]})
+    for g in groups:
+        batch = np.concatenate(tiles[:g])
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            det.session.run(None, {det.input_name: batch})
+            times.append(time.perf_counter() - t0)
+        t = statistics.median(times)
+        print(f"detector batching: {g} file(s) per run ({len(batch)} tiles of {det.patch}^2): "
+              f"{t * 1000 / g:.1f} ms per file, {t * 1000 / len(batch):.2f} ms per tile")
 
 
 def compare(files: list[Path], w: int, skip_engine_only: bool) -> tuple[float, dict]:
@@ -218,7 +280,11 @@ def main() -> None:
     ap.add_argument("--scale-engine", default="local", choices=["local", "ray"])
     ap.add_argument("--only-scale", action="store_true", help="skip the photo benchmark")
     ap.add_argument("--camera-like", type=int, default=0, metavar="N",
-                    help="also compare on N synthetic 12-MP camera-sized JPEGs (the ratio depends on file size)")
+                    help="also compare on N synthetic 12-MP camera-sized JPEGs (the ratio depends on file size): "
+                         "the quick and full profiles, and the parallel efficiency 1 -> N workers")
+    ap.add_argument("--only-camera-like", action="store_true", help="skip the photo benchmark")
+    ap.add_argument("--detector-batching", action="store_true",
+                    help="time ONNX runs over the tiles of 1, 2, 4, 8 files at once (camera-like files)")
     ap.add_argument("--registry-records", type=int, default=2000, metavar="N",
                     help="seed a temporary manifest repository with N records for the recovery lookups (0: none)")
     args = ap.parse_args()
@@ -237,6 +303,16 @@ def main() -> None:
         return
     files = _media_files(args.photos, args.limit)
     n, w = len(files), args.workers
+    if args.only_camera_like:
+        with tempfile.TemporaryDirectory(prefix="bench-audit-cam-") as d:
+            cams = camera_like(files, args.camera_like or 40, Path(d))
+            mb = sum(p.stat().st_size for p in cams) / 1e6
+            print(f"camera-like: {len(cams)} synthetic 4000x3000 JPEGs q92 ({mb:.0f} MB), {w} processes, "
+                  f"load {os.getloadavg()}")
+            if args.detector_batching:
+                detector_batching(cams)
+            profiles(cams, w)
+        return
     size_mb = sum(p.stat().st_size for p in files) / 1e6
     print(f"{n} files ({size_mb:.1f} MB) from {args.photos}, {w} processes, {os.cpu_count()} CPUs")
 

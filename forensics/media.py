@@ -72,6 +72,9 @@ class Media:
     _image: "Image.Image | None" = field(default=None, repr=False)
     _rgb: dict = field(default_factory=dict, repr=False)
     _dimensions: tuple[int, int] | None = field(default=None, repr=False)
+    # Set when an analyser will need the native pixels anyway (the detector): every smaller copy is then
+    # derived from the one full decode instead of paying a reduced-scale decode as well.
+    full_decode_expected: bool = field(default=False, repr=False)
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -173,11 +176,14 @@ class Media:
             # several analysers ask for different sizes: derive from the smallest array already decoded
             # that is large enough, instead of converting (or decoding) the image again
             have = [a for k, a in self._rgb.items() if k == 0 or (max_side and k > max_side)]
-            img = self._draft_decode(max_side) if (max_side and self._image is None and not have) else None
+            draft = max_side and self._image is None and not have and not self.full_decode_expected
+            img = self._draft_decode(max_side) if draft else None
             if have and max_side:
                 arr = min(have, key=lambda a: a.shape[0] * a.shape[1])
             else:
                 arr = to_rgb_uint8(img if img is not None else self.image())
+                if img is None and max_side and self.full_decode_expected:
+                    self._rgb[0] = np.ascontiguousarray(arr)  # the native copy the detector will ask for
             if max_side and max(arr.shape[:2]) > max_side:
                 import cv2
 

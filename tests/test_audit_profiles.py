@@ -65,6 +65,8 @@ def media_folder(tmp_path):
     Image.fromarray(cv2.resize(marked, (480, 360), interpolation=cv2.INTER_AREA)).save(src / "marked-small.jpg",
                                                                                        quality=85)
     Image.fromarray(marked[40:400, 60:560]).save(src / "marked-crop.png")
+    # camera-sized: the screening reads it from a reduced-scale JPEG decode
+    Image.fromarray(wm.embed(scene(5, 2400, 1800), PAYLOAD)).save(src / "marked-large.jpg", quality=90)
     Image.fromarray(scene(3)).save(src / "plain.jpg", quality=90)
     init_pki()
     Image.fromarray(scene(4)).save(tmp_path / "to-sign.jpg", quality=90)
@@ -92,7 +94,7 @@ def test_quick_finds_native_marks_and_credentials_and_both_profiles_match_verify
             for k in CONTRACT_FIELDS:
                 assert row[k] == expected[k], (profile, name, k)
     quick, full = rows["quick"], rows["full"]
-    for name in ("marked.png", "marked-small.jpg"):  # every native-geometry mark
+    for name in ("marked.png", "marked-small.jpg", "marked-large.jpg"):  # every native-geometry mark
         (q,) = [w for w in quick[name]["watermarks"] if w["scheme"] == "fsw-v1"]
         assert q["detected"] and q["payload"] == PAYLOAD.hex()
     assert quick["signed.jpg"]["c2pa"]["present"] and quick["signed.jpg"]["c2pa"] == full["signed.jpg"]["c2pa"]
