@@ -41,6 +41,14 @@ class VerifyOptions:
     max_bytes: int | None = None
 
 
+def screening_options(options: VerifyOptions) -> VerifyOptions:
+    """The quick screening profile (``verify --quick``, ``audit --quick``): credentials, metadata, watermarks
+    at native geometry (no crop/scale/rotation search) and the repository lookups; no detector."""
+    from dataclasses import replace
+
+    return replace(options, detector=False, watermark_geometry_search=False)
+
+
 @dataclass
 class AnalysisContext:
     options: VerifyOptions

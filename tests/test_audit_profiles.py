@@ -94,6 +94,15 @@ def test_quick_finds_native_marks_and_credentials_and_both_profiles_match_verify
             for k in CONTRACT_FIELDS:
                 assert row[k] == expected[k], (profile, name, k)
     quick, full = rows["quick"], rows["full"]
+    from typer.testing import CliRunner
+
+    from forensics.cli import app
+
+    res = CliRunner().invoke(app, ["verify", "--quick", "--json", str(media_folder / "marked-large.jpg")])
+    assert res.exit_code == 0, res.output
+    (cli,) = __import__("json").loads(res.stdout)
+    for k in CONTRACT_FIELDS:  # `forensics verify --quick` is the screening too
+        assert cli[k] == quick["marked-large.jpg"][k], k
     for name in ("marked.png", "marked-small.jpg", "marked-large.jpg"):  # every native-geometry mark
         (q,) = [w for w in quick[name]["watermarks"] if w["scheme"] == "fsw-v1"]
         assert q["detected"] and q["payload"] == PAYLOAD.hex()

@@ -89,11 +89,9 @@ SCREENED_BENIGN = ("authentic-credentials", "no-evidence")
 def profile_options(options: VerifyOptions, profile: str) -> VerifyOptions:
     """The verify options a profile runs with. ``quick`` (screening): credentials, metadata, the watermark
     at native geometry (no crop/scale/rotation search) and the repository lookups; no detector."""
-    from dataclasses import replace
+    from ..analysers import screening_options
 
-    if profile == "quick":
-        return replace(options, detector=False, watermark_geometry_search=False)
-    return options
+    return screening_options(options) if profile == "quick" else options
 
 
 def fingerprint(options: VerifyOptions, analysers: Sequence[str] | None, profile: str = "full") -> str:

@@ -49,6 +49,8 @@ def register(app: typer.Typer) -> None:
         fail_on: Optional[str] = typer.Option(None, "--fail-on", metavar="LIST",
                                               help="Exit 1 if a verdict matches: synthetic (ai-generated, likely-synthetic), "
                                                    "invalid (tampered), or any verdict label; comma-separated."),
+        quick: bool = typer.Option(False, "--quick", help="Screening: credentials, metadata, watermarks at native "
+                                                          "geometry only, repository lookups; no detector."),
     ):
         """Where did this come from, and did a machine make it?
 
@@ -56,7 +58,8 @@ def register(app: typer.Typer) -> None:
         """
         fail_labels = parse_fail_on(fail_on)
         code = run_verify(paths, json_out=json_out, trust_anchors=trust_anchors, registry=registry,
-                          detector=not no_detector, allow_network=allow_network, fail_labels=fail_labels)
+                          detector=not no_detector, allow_network=allow_network, fail_labels=fail_labels,
+                          quick=quick)
         raise typer.Exit(code)
 
 
@@ -66,7 +69,7 @@ def _err(message: str) -> None:
 
 def run_verify(paths: list[str], *, json_out: bool = False, trust_anchors: list[str] | None = None,
                registry: str | None = None, detector: bool = True, allow_network: bool = False,
-               fail_labels: set[str] | None = None) -> int:
+               fail_labels: set[str] | None = None, quick: bool = False) -> int:
     import json
     import sys
 
@@ -83,6 +86,10 @@ def run_verify(paths: list[str], *, json_out: bool = False, trust_anchors: list[
         return 2
     options = VerifyOptions(trust_anchors=list(trust_anchors or []), registry_url=registry, detector=detector,
                             allow_network=allow_network)
+    if quick:
+        from ..analysers import screening_options
+
+        options = screening_options(options)
     try:
         from ..verify import Verifier
 
