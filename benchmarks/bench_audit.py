@@ -192,22 +192,26 @@ def detector_batching(files: list[Path], groups=(1, 2, 4, 8)) -> None:
 
     det = Detector.from_pretrained(threads=1)
     tiles = []
-    for p in files[:max(groups)]:
-        with Image.open(p) as im:
-            tiles.append(tile(__import__("numpy").asarray(im.convert("RGB")), det.patch, det.max_patches))
     import numpy as np
 
+    for p in files[:max(groups)]:
+        with Image.open(p) as im:
+            tiles.append(tile(np.asarray(im.convert("RGB")), det.patch, det.max_patches))
+
     det.session.run(None, {det.input_name: tiles[0]})
-    for g in groups:
-        batch = np.concatenate(tiles[:g])
-        times = []
-        for _ in range(5):
+    times: dict[int, list[float]] = {g: [] for g in groups}
+    for _ in range(7):  # interleaved, so a change in the machine's load hits every batch size alike
+        for g in groups:
+            batch = np.concatenate(tiles[:g])
             t0 = time.perf_counter()
             det.session.run(None, {det.input_name: batch})
-            times.append(time.perf_counter() - t0)
-        t = statistics.median(times)
-        print(f"detector batching: {g} file(s) per run ({len(batch)} tiles of {det.patch}^2): "
-              f"{t * 1000 / g:.1f} ms per file, {t * 1000 / len(batch):.2f} ms per tile")
+            times[g].append(time.perf_counter() - t0)
+    base = statistics.median(times[groups[0]]) / len(tiles[0])
+    for g in groups:
+        t = statistics.median(times[g])
+        n = sum(len(x) for x in tiles[:g])
+        print(f"detector batching: {g} file(s) per run ({n} tiles of {det.patch}^2): {t * 1000 / n:.2f} ms per "
+              f"tile ({base / (t / n):.2f}x the per-tile speed of one file per run)")
 
 
 def compare(files: list[Path], w: int, skip_engine_only: bool) -> tuple[float, dict]:
@@ -310,6 +314,9 @@ def main() -> None:
             print(f"camera-like: {len(cams)} synthetic 4000x3000 JPEGs q92 ({mb:.0f} MB), {w} processes, "
                   f"load {os.getloadavg()}")
             if args.detector_batching:
+                print(f"small photos ({args.photos}):")
+                detector_batching(files[:8])
+                print("camera-like:")
                 detector_batching(cams)
             profiles(cams, w)
         return
