@@ -53,7 +53,8 @@ class AuditSummary:
     errors: dict[str, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
     audit_s: float = 0.0  # phase 2 (workers running), worker start-up included
-    startup_s: float = 0.0  # of which: until the first worker had loaded its models
+    startup_s: float = 0.0  # of which: until every worker had loaded its models
+    steady_files: int = 0  # files finished after that (the steady-state rate's numerator)
     outputs: dict[str, str] = field(default_factory=dict)
     profile: str = "full"  # quick | full
     rechecked_full: int = 0  # --then-full: files the screening flagged, analysed again with the full profile
@@ -64,8 +65,8 @@ class AuditSummary:
 
     @property
     def files_per_s(self) -> float:
-        busy = self.audit_s - self.startup_s  # steady state: from the first worker ready to the last result
-        return self.processed / busy if busy > 0 else 0.0
+        busy = self.audit_s - self.startup_s  # steady state: from every worker ready to the last result
+        return self.steady_files / busy if busy > 0 else 0.0
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -268,11 +269,12 @@ def run_audit(
                     progress(finished, total)
 
         t_audit = time.monotonic()
-        first_ready = None
+        all_ready, before_ready = None, 0
         if todo_n:
             pool = make_pool(profile, todo_n)
             run_pass(pool, state.todo(scan, fp, force, also=also, thumbs=thumbs), fp, profile)
-            first_ready = getattr(pool, "first_ready", None)
+            all_ready = getattr(pool, "all_ready", None) or getattr(pool, "first_ready", None)
+            before_ready = getattr(pool, "results_before_all_ready", 0)
         rechecked = 0
         if then_full:
             recheck_n = sum(1 for _ in state.flagged(scan, fp, SCREENED_BENIGN))
@@ -281,11 +283,10 @@ def run_audit(
                 before = counts_now["done"]
                 pool = make_pool("full", recheck_n)
                 run_pass(pool, state.flagged(scan, fp, SCREENED_BENIGN), fp_full, "full")
-                first_ready = first_ready or getattr(pool, "first_ready", None)
                 rechecked = counts_now["done"] - before
         t_end = time.monotonic()
         audit_s = t_end - t_audit
-        startup_s = (first_ready - t_audit) if first_ready else 0.0
+        startup_s = (all_ready - t_audit) if all_ready else 0.0
 
         # 3. report
         counts = state.counts(scan)
@@ -295,7 +296,8 @@ def run_audit(
                                skipped_by=counts["skipped_by"], processed=analysed,
                                reused=counts["inputs"] - n_scan_errors - analysed - counts_now["skipped"],
                                verdicts=counts["verdicts"], errors=counts["errors"], audit_s=audit_s,
-                               startup_s=startup_s, profile=profile, rechecked_full=rechecked)
+                               startup_s=startup_s, profile=profile, rechecked_full=rechecked,
+                               steady_files=max(0, counts_now["done"] - before_ready))
         _write_reports(state, scan, out, html=html, csv=csv, parquet=parquet, html_max_rows=html_max_rows,
                        summary=summary)
         state.set(run_state="complete")

@@ -55,6 +55,8 @@ class RayPool:
         self.respawned = 0
         self.resubmitted = 0  # files sent again after their node was lost
         self.first_ready: float | None = None  # when the first actor had its models loaded
+        self.all_ready: float | None = None  # when every first actor had (the steady state starts)
+        self.results_before_all_ready = 0
 
     def results(self, todos: Iterable[Todo]) -> Iterator[tuple[Todo, dict]]:
         try:
@@ -154,6 +156,8 @@ class RayPool:
                             idle.append(actor)
                             failures = 0
                             self.first_ready = self.first_ready or time.monotonic()
+                            if self.all_ready is None and len(node_of) >= n:
+                                self.all_ready = time.monotonic()
                         except RayError as exc:
                             failures += 1
                             last_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -183,6 +187,7 @@ class RayPool:
                             todo.display, "internal", f"Ray task failed: {type(exc).__name__}")}
                         replace(actor)
                         continue
+                    self.results_before_all_ready += self.all_ready is None
                     yield todo, result
                     if result.get("recycle"):
                         replace(actor)
