@@ -196,6 +196,9 @@ def test_symlink_loops_dangling_links_and_fifos_are_reported_not_dropped(tmp_pat
     assert summary.errors == {"unreadable": 1, "not_found": 1, "unsupported": 1}
     again = run_audit([str(src)], out, workers=1, analysers=[CHAOS])  # stable on a re-run
     assert again.skipped == 2 and len(read_jsonl(out)) == 5
+    named = run_audit([str(src / "control"), str(src / "dangling.jpg")], tmp_path / "n.jsonl", workers=1,
+                      analysers=[CHAOS])  # named ones always get their row (the FIFO is not opened)
+    assert named.errors == {"unsupported": 1, "not_found": 1}
 
 
 def test_resume_writes_every_requested_report_again_with_every_thumbnail(tmp_path, chaos_log):
