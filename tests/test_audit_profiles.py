@@ -225,3 +225,25 @@ def test_resume_writes_every_requested_report_again_with_every_thumbnail(tmp_pat
     table, thumbs = html_tables(html2)
     assert len(table) == 6 and len(thumbs) == 6
     assert resumed.processed == 0 and len(_analysed(chaos_log)) == n  # thumbnails only, nothing re-analysed
+
+
+def test_native_jpeg_decode_equals_pillow_and_truncation_stays_corrupt(tmp_path):
+    """The fast native decode of a JPEG gives Pillow's pixels exactly; a cut-off JPEG is still `corrupt`."""
+    from PIL import Image
+
+    from forensics.errors import Corrupt
+    from forensics.media import Media
+
+    path = tmp_path / "p.jpg"
+    Image.fromarray(scene(6, 800, 600)).save(path, quality=90, progressive=False)
+    media = Media.open(path)
+    assert np.array_equal(media.rgb(), np.asarray(Image.open(path).convert("RGB")))
+    media = Media.open(path)
+    media.full_decode_expected = True  # the detector's path: the smaller copies derive from the native one
+    small = media.rgb(max_side=256)
+    assert max(small.shape[:2]) <= 256 and max(small.shape[:2]) >= 192
+    assert np.array_equal(media.rgb(), np.asarray(Image.open(path).convert("RGB")))
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size * 2 // 3])
+    with pytest.raises(Corrupt):
+        Media.open(cut).rgb()
