@@ -49,6 +49,38 @@ def _noop(_):
     return None
 
 
+def _decode_cpu(path: str) -> float:
+    t = time.process_time()
+    _decode(path)
+    return time.process_time() - t
+
+
+def decode_cpu_per_file(files: list[Path], workers: int) -> float:
+    """CPU seconds one Pillow decode takes (median over the files): the floor, by CPU time."""
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(workers) as pool:
+        pool.map(_decode, [str(files[0])] * workers)
+        return statistics.median(pool.map(_decode_cpu, [str(p) for p in files] * 2))
+
+
+def audit_cpu_per_file(files: list[Path], workers: int, profile: str) -> float:
+    """CPU seconds per file of the whole audit (workers and driver), start-up excluded: the difference
+    between an audit of every file and one of the first two, over the extra files. Unlike a rate, CPU time
+    hardly moves with the machine's load (other processes take wall time, not our CPU seconds)."""
+    import resource
+
+    def cpu() -> float:
+        c, me = resource.getrusage(resource.RUSAGE_CHILDREN), resource.getrusage(resource.RUSAGE_SELF)
+        return c.ru_utime + c.ru_stime + me.ru_utime + me.ru_stime
+
+    c0 = cpu()
+    run(files[:2], workers, None, "cpu probe (2 files)", profile)
+    c1 = cpu()
+    run(files, workers, None, "cpu probe", profile)
+    c2 = cpu()
+    return ((c2 - c1) - (c1 - c0)) / (len(files) - 2)
+
+
 def decode_floor(files: list[Path], workers: int) -> float:
     ctx = mp.get_context("spawn")
     with ctx.Pool(workers) as pool:
@@ -169,7 +201,13 @@ def profiles(files: list[Path], w: int) -> dict:
     floor = len(files) / t_floor
     print(f"decode floor (Pillow open+load, {w} processes): {floor:.1f} files/s ({t_floor:.1f} s), "
           f"load {os.getloadavg()[0]:.1f}")
+    dec_cpu = decode_cpu_per_file(files, w)
+    print(f"decode floor by CPU time: {dec_cpu * 1000:.1f} ms per file")
     for profile in ("quick", "full"):
+        cpu = audit_cpu_per_file(files, w, profile)
+        out[f"{profile}_cpu"] = cpu / dec_cpu
+        print(f"RATIO {profile} / decode floor by CPU time = {cpu / dec_cpu:.2f}x ({cpu * 1000:.1f} ms per file, "
+              f"workers and driver)")
         r = run(files, w, None, f"audit --{profile}, {w} workers", profile)
         _report(r, floor)
         out[profile] = floor / r["steady"]
