@@ -217,7 +217,7 @@ def run_audit(
         _check_trust_anchors(options)
         fp = fingerprint(profile_options(options, profile), analysers, profile)
         fp_full = fingerprint(options, analysers, "full")
-        outputs = {k: str(v) for k, v in (("html", html), ("csv", csv), ("parquet", parquet)) if v}
+        outputs = {k: os.path.abspath(str(v)) for k, v in (("html", html), ("csv", csv), ("parquet", parquet)) if v}
         outputs["html_max_rows"] = html_max_rows
         state.set(job={"inputs": inputs, "options": asdict(options),
                        "analysers": list(analysers) if analysers is not None else None,
