@@ -49,6 +49,57 @@ def _noop(_):
     return None
 
 
+def _spin(seconds: float) -> int:
+    t, n = time.perf_counter(), 0
+    while time.perf_counter() - t < seconds:
+        for i in range(10_000):
+            n += i
+    return n
+
+
+def machine_scaling(workers: int, seconds: float = 2.0) -> float:
+    """How much more work `workers` processes get done than one, on a pure CPU loop, right now: on a shared
+    machine the other jobs take cores, and this bounds any parallel efficiency we can measure (1.0 idle)."""
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(workers) as pool:
+        pool.map(_noop, range(workers))
+        one = pool.map(_spin, [seconds])[0]
+        many = sum(pool.map(_spin, [seconds] * workers))
+    return many / (workers * one)
+
+
+def _decode_cpu(path: str) -> float:
+    t = time.process_time()
+    _decode(path)
+    return time.process_time() - t
+
+
+def decode_cpu_per_file(files: list[Path], workers: int) -> float:
+    """CPU seconds one Pillow decode takes (median over the files): the floor, by CPU time."""
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(workers) as pool:
+        pool.map(_decode, [str(files[0])] * workers)
+        return statistics.median(pool.map(_decode_cpu, [str(p) for p in files] * 2))
+
+
+def audit_cpu_per_file(files: list[Path], workers: int, profile: str) -> float:
+    """CPU seconds per file of the whole audit (workers and driver), start-up excluded: the difference
+    between an audit of every file and one of the first two, over the extra files. Unlike a rate, CPU time
+    hardly moves with the machine's load (other processes take wall time, not our CPU seconds)."""
+    import resource
+
+    def cpu() -> float:
+        c, me = resource.getrusage(resource.RUSAGE_CHILDREN), resource.getrusage(resource.RUSAGE_SELF)
+        return c.ru_utime + c.ru_stime + me.ru_utime + me.ru_stime
+
+    c0 = cpu()
+    run(files[:2], workers, None, "cpu probe (2 files)", profile)
+    c1 = cpu()
+    run(files, workers, None, "cpu probe", profile)
+    c2 = cpu()
+    return ((c2 - c1) - (c1 - c0)) / (len(files) - 2)
+
+
 def decode_floor(files: list[Path], workers: int) -> float:
     ctx = mp.get_context("spawn")
     with ctx.Pool(workers) as pool:
@@ -62,7 +113,7 @@ def decode_floor(files: list[Path], workers: int) -> float:
         return statistics.median(times)
 
 
-def run(files: list[Path], workers: int, analysers, label: str) -> dict:
+def run(files: list[Path], workers: int, analysers, label: str, profile: str = "full") -> dict:
     from forensics.audit import run_audit
 
     with tempfile.TemporaryDirectory(prefix="bench-audit-") as d:
@@ -71,7 +122,9 @@ def run(files: list[Path], workers: int, analysers, label: str) -> dict:
         for i, p in enumerate(files):  # links: the audit sees exactly these files, in one folder
             os.symlink(p, src / f"{i:05d}{p.suffix}")
         t0 = time.perf_counter()
-        summary = run_audit([str(src)], Path(d) / "r.jsonl", workers=workers, analysers=analysers)
+        load0 = os.getloadavg()[0]
+        summary = run_audit([str(src)], Path(d) / "r.jsonl", workers=workers, analysers=analysers, profile=profile)
+        load1 = os.getloadavg()[0]
         total = time.perf_counter() - t0
         rows = [json.loads(line) for line in open(Path(d) / "r.jsonl")]
         jsonl_bytes = (Path(d) / "r.jsonl").stat().st_size
@@ -84,7 +137,7 @@ def run(files: list[Path], workers: int, analysers, label: str) -> dict:
     errors = summary.errors
     return {"label": label, "files": len(rows), "jsonl_bytes": jsonl_bytes, "state_bytes": state_bytes,
             "total_s": total, "audit_s": summary.audit_s, "startup_s": summary.startup_s,
-            "steady": summary.files_per_s,
+            "steady": summary.files_per_s, "load": (load0, load1), "rows": rows,
             "timings": {k: statistics.mean(v) for k, v in per.items()}, "errors": errors,
             "analyser_errors": sorted({e["analyser"] + ": " + e["code"] for r in rows
                                        for e in r.get("analyser_errors", [])})}
@@ -146,6 +199,79 @@ def scale(n: int, workers: int, engine: str) -> None:
               f"{s.files_per_s:.0f} files/s steady (start-up {s.startup_s:.1f} s, {wall:.1f} s in all); "
               f"driver CPU {cpu / n * 1000:.2f} ms/file; unchanged re-run {rerun:.1f} s "
               f"({n / rerun:.0f} files/s listed, {again.processed} analysed); state {state / n:.0f} B/file")
+
+
+def _report(r: dict, floor: float) -> None:
+    r["rate_total"] = r["files"] / r["total_s"]
+    print(f"{r['label']}: {r['rate_total']:.1f} files/s end to end ({r['total_s']:.1f} s incl. scan, "
+          f"worker start-up and report), {r['steady']:.1f} files/s once workers were up "
+          f"(start-up {r['startup_s']:.1f} s); ratio to the decode floor {floor / r['steady']:.2f}x; "
+          f"load {r['load'][0]:.1f}->{r['load'][1]:.1f}; errors {r['errors'] or 'none'}")
+    if r["timings"]:
+        parts = ", ".join(f"{k} {v:.1f}" for k, v in sorted(r["timings"].items(), key=lambda kv: -kv[1]))
+        print(f"  mean ms per file: {parts}")
+
+
+def profiles(files: list[Path], w: int) -> dict:
+    """Issue #15's targets on the same files and processes: quick <= 2x and full <= 4x the decode floor, and
+    the parallel efficiency from 1 to w workers (rate with w / (w x rate with 1))."""
+    out = {}
+    t_floor = decode_floor(files, w)
+    floor = len(files) / t_floor
+    print(f"decode floor (Pillow open+load, {w} processes): {floor:.1f} files/s ({t_floor:.1f} s), "
+          f"load {os.getloadavg()[0]:.1f}")
+    dec_cpu = decode_cpu_per_file(files, w)
+    print(f"decode floor by CPU time: {dec_cpu * 1000:.1f} ms per file")
+    for profile in ("quick", "full"):
+        cpu = audit_cpu_per_file(files, w, profile)
+        out[f"{profile}_cpu"] = cpu / dec_cpu
+        print(f"RATIO {profile} / decode floor by CPU time = {cpu / dec_cpu:.2f}x ({cpu * 1000:.1f} ms per file, "
+              f"workers and driver)")
+        r = run(files, w, None, f"audit --{profile}, {w} workers", profile)
+        _report(r, floor)
+        out[profile] = floor / r["steady"]
+        m0 = machine_scaling(w)
+        one = run(files, 1, None, f"audit --{profile}, 1 worker", profile)
+        _report(one, floor)
+        m1 = machine_scaling(w)
+        eff = r["steady"] / (w * one["steady"])
+        out[f"{profile}_efficiency"] = eff
+        print(f"RATIO {profile} / decode floor = {out[profile]:.2f}x (target <= {2 if profile == 'quick' else 4}x); "
+              f"parallel efficiency 1 -> {w} workers = {eff:.2f} (target >= 0.85); the machine's own scaling on "
+              f"a CPU loop meanwhile {m0:.2f} / {m1:.2f}, so relative to it {eff / ((m0 + m1) / 2):.2f}")
+        out[f"{profile}_rows"] = r["rows"]
+    return out
+
+
+def detector_batching(files: list[Path], groups=(1, 2, 4, 8)) -> None:
+    """Does scoring the tiles of several files in one ONNX run beat one run per file? (1 thread, as in a
+    worker.) Tiles are cut once; only the session.run calls are timed, median of 5 passes."""
+    from PIL import Image
+
+    from forensics.detect.inference import Detector, tile
+
+    det = Detector.from_pretrained(threads=1)
+    tiles = []
+    import numpy as np
+
+    for p in files[:max(groups)]:
+        with Image.open(p) as im:
+            tiles.append(tile(np.asarray(im.convert("RGB")), det.patch, det.max_patches))
+
+    det.session.run(None, {det.input_name: tiles[0]})
+    times: dict[int, list[float]] = {g: [] for g in groups}
+    for _ in range(7):  # interleaved, so a change in the machine's load hits every batch size alike
+        for g in groups:
+            batch = np.concatenate(tiles[:g])
+            t0 = time.perf_counter()
+            det.session.run(None, {det.input_name: batch})
+            times[g].append(time.perf_counter() - t0)
+    base = statistics.median(times[groups[0]]) / len(tiles[0])
+    for g in groups:
+        t = statistics.median(times[g])
+        n = sum(len(x) for x in tiles[:g])
+        print(f"detector batching: {g} file(s) per run ({n} tiles of {det.patch}^2): {t * 1000 / n:.2f} ms per "
+              f"tile ({base / (t / n):.2f}x the per-tile speed of one file per run)")
 
 
 def compare(files: list[Path], w: int, skip_engine_only: bool) -> tuple[float, dict]:
@@ -218,7 +344,11 @@ def main() -> None:
     ap.add_argument("--scale-engine", default="local", choices=["local", "ray"])
     ap.add_argument("--only-scale", action="store_true", help="skip the photo benchmark")
     ap.add_argument("--camera-like", type=int, default=0, metavar="N",
-                    help="also compare on N synthetic 12-MP camera-sized JPEGs (the ratio depends on file size)")
+                    help="also compare on N synthetic 12-MP camera-sized JPEGs (the ratio depends on file size): "
+                         "the quick and full profiles, and the parallel efficiency 1 -> N workers")
+    ap.add_argument("--only-camera-like", action="store_true", help="skip the photo benchmark")
+    ap.add_argument("--detector-batching", action="store_true",
+                    help="time ONNX runs over the tiles of 1, 2, 4, 8 files at once (camera-like files)")
     ap.add_argument("--registry-records", type=int, default=2000, metavar="N",
                     help="seed a temporary manifest repository with N records for the recovery lookups (0: none)")
     args = ap.parse_args()
@@ -237,6 +367,19 @@ def main() -> None:
         return
     files = _media_files(args.photos, args.limit)
     n, w = len(files), args.workers
+    if args.only_camera_like:
+        with tempfile.TemporaryDirectory(prefix="bench-audit-cam-") as d:
+            cams = camera_like(files, args.camera_like or 40, Path(d))
+            mb = sum(p.stat().st_size for p in cams) / 1e6
+            print(f"camera-like: {len(cams)} synthetic 4000x3000 JPEGs q92 ({mb:.0f} MB), {w} processes, "
+                  f"load {os.getloadavg()}")
+            if args.detector_batching:
+                print(f"small photos ({args.photos}):")
+                detector_batching(files[:8])
+                print("camera-like:")
+                detector_batching(cams)
+            profiles(cams, w)
+        return
     size_mb = sum(p.stat().st_size for p in files) / 1e6
     print(f"{n} files ({size_mb:.1f} MB) from {args.photos}, {w} processes, {os.cpu_count()} CPUs")
 

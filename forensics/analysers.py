@@ -35,9 +35,18 @@ class VerifyOptions:
     detector: bool = True  # --no-detector turns it off
     allow_network: bool = False  # remote manifests are fetched only when allowed
     watermark_schemes: list[str] | None = None  # None: every scheme the watermark analyser knows
+    watermark_geometry_search: bool = True  # False (screening): marks at native geometry only, no search
     max_frames: int = 16  # video sampling
     max_pixels: int | None = None
     max_bytes: int | None = None
+
+
+def screening_options(options: VerifyOptions) -> VerifyOptions:
+    """The quick screening profile (``verify --quick``, ``audit --quick``): credentials, metadata, watermarks
+    at native geometry (no crop/scale/rotation search) and the repository lookups; no detector."""
+    from dataclasses import replace
+
+    return replace(options, detector=False, watermark_geometry_search=False)
 
 
 @dataclass

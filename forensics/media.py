@@ -180,6 +180,10 @@ class Media:
     _image: "Image.Image | None" = field(default=None, repr=False)
     _rgb: dict = field(default_factory=dict, repr=False)
     _dimensions: tuple[int, int] | None = field(default=None, repr=False)
+    # Set when an analyser will need the native pixels anyway (the detector): every smaller copy is then
+    # derived from the one full decode instead of paying a reduced-scale decode as well.
+    full_decode_expected: bool = field(default=False, repr=False)
+    _mode: str | None = field(default=None, repr=False)
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -244,6 +248,7 @@ class Media:
                 raise Unsupported("dimensions() is for images")
             img = self._open_pil()
             self._dimensions = img.size
+            self._mode = img.mode
             img.close()
         return self._dimensions
 
@@ -272,21 +277,64 @@ class Media:
             # several analysers ask for different sizes: derive from the smallest array already decoded
             # that is large enough, instead of converting (or decoding) the image again
             have = [a for k, a in self._rgb.items() if k == 0 or (max_side and k > max_side)]
-            img = self._draft_decode(max_side) if (max_side and self._image is None and not have) else None
+            draft = max_side and self._image is None and not have and not self.full_decode_expected
+            img = self._draft_decode(max_side) if draft else None
             if have and max_side:
                 arr = min(have, key=lambda a: a.shape[0] * a.shape[1])
+            elif img is not None:
+                arr = to_rgb_uint8(img)
             else:
-                src = img if img is not None else self.image()
                 with decoder_errors(self.path, "converted to RGB"):
-                    arr = to_rgb_uint8(src)
+                    arr = self._native_rgb()
+                if max_side and self.full_decode_expected:
+                    self._rgb[0] = np.ascontiguousarray(arr)  # the native copy the detector will ask for
             if max_side and max(arr.shape[:2]) > max_side:
                 import cv2
 
                 h, w = arr.shape[:2]
-                s = max_side / max(h, w)
-                arr = cv2.resize(arr, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+                k = -(-max(h, w) // max_side)  # an integer factor keeps INTER_AREA on its fast path (~4x)
+                if self.full_decode_expected and k > 1 and max(h, w) // k >= 0.75 * max_side:
+                    arr = cv2.resize(arr[: h // k * k, : w // k * k], (w // k, h // k), interpolation=cv2.INTER_AREA)
+                else:
+                    s = max_side / max(h, w)
+                    arr = cv2.resize(arr, (max(1, round(w * s)), max(1, round(h * s))),
+                                     interpolation=cv2.INTER_AREA)
             self._rgb[key] = np.ascontiguousarray(arr)
         return self._rgb[key]
+
+    def _native_rgb(self) -> "np.ndarray":
+        """Native-resolution RGB. A complete colour JPEG is decoded by OpenCV straight into an array (the
+        same libjpeg-turbo output as Pillow's, bit for bit, without Pillow's copy into numpy, which costs
+        as much as the decode on 12-MP files); anything else — and any doubt — goes through Pillow."""
+        from .imaging import to_rgb_uint8
+
+        if self.media_type == "image/jpeg" and self._image is None and self._mode == "RGB":
+            arr = self._cv2_jpeg()
+            if arr is not None:
+                return arr
+        return to_rgb_uint8(self.image())
+
+    def _cv2_jpeg(self) -> "np.ndarray | None":
+        import numpy as np
+
+        try:
+            import cv2
+
+            data = np.fromfile(self.path, dtype=np.uint8)
+        except (ImportError, OSError, ValueError):
+            return None
+        # A truncated JPEG must stay a `corrupt` error (Pillow's verdict); OpenCV would pad it silently. Only
+        # a stream that ends with its EOI marker is decoded here (files with trailers go through Pillow).
+        end = len(data)
+        while end > 2 and data[end - 1] == 0:
+            end -= 1
+        if end < 4 or data[end - 2] != 0xFF or data[end - 1] != 0xD9:
+            return None
+        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+        w, h = self.dimensions
+        if bgr is None or bgr.shape != (h, w, 3):
+            return None
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
     def _draft_decode(self, max_side: int) -> "Image.Image | None":
         """JPEG only: decode at a reduced DCT scale (1/2, 1/4, 1/8) that still covers ``max_side``.

@@ -58,6 +58,8 @@ class Verifier:
         report.media_type = media.media_type
         report.timings_ms["open"] = (time.perf_counter() - t0) * 1000
         ctx = AnalysisContext(options=self.options, findings=report.findings, cache=self.cache)
+        media.full_decode_expected = media.is_image and any(
+            getattr(a, "needs_native_pixels", False) and _applies(a, media, self.options) for a in self.analysers)
         for analyser in self.analysers:
             try:
                 if not analyser.applies_to(media, self.options):
@@ -82,6 +84,13 @@ class Verifier:
                     report.findings[type(f).key] = f
         report.verdict = decide(report)
         return report
+
+
+def _applies(analyser: Analyser, media: Media, options: VerifyOptions) -> bool:
+    try:
+        return bool(analyser.applies_to(media, options))
+    except Exception:  # the loop below reports a broken analyser; this is only a decoding hint
+        return False
 
 
 def verify_path(path: str | Path, options: VerifyOptions | None = None) -> Report:

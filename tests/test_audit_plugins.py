@@ -3,7 +3,9 @@
 The file *name* decides: ``slow*`` sleeps past any time limit, ``crash*`` kills its process with SIGSEGV,
 ``hog*`` allocates far more memory than the per-file cap. Every call is logged (``pid path``) to
 ``$AUDIT_TEST_LOG`` so tests can count how often a file was analysed and how many workers loaded models.
-``$AUDIT_TEST_DELAY`` (seconds) slows every file down, to kill an audit mid-run.
+``$AUDIT_TEST_DELAY`` (seconds) slows every file down, to kill an audit mid-run. ``ai*`` files carry a
+(pretend) generator watermark, so they are labelled ai-generated; the log line says which profile's options
+analysed the file (``search=0``: the quick screening, ``search=1``: full).
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ class ChaosAnalyser:
         name = media.path.name
         if name.startswith("warm."):  # the worker's warm-up image
             return None
-        _log(f"analyse {name}")
+        _log(f"analyse {name} search={int(ctx.options.watermark_geometry_search)}")
         delay = float(os.environ.get("AUDIT_TEST_DELAY") or 0)
         if delay:
             time.sleep(delay)
@@ -45,6 +47,11 @@ class ChaosAnalyser:
         if name.startswith("hog"):
             blocks = [bytearray(256 * 1024**2) for _ in range(64)]  # 16 GiB: far over any cap
             return len(blocks)
+        if name.startswith("ai"):
+            from forensics.report import WatermarkDetection, WatermarkFinding
+
+            return WatermarkFinding([WatermarkDetection("test-mark", True, source="a test generator",
+                                                        implies_ai=True)])
         return None
 
 
@@ -92,3 +99,21 @@ def log_lines(path) -> list[list[str]]:
             return [line.split() for line in fh if line.strip()]
     except FileNotFoundError:
         return []
+
+
+def html_tables(path) -> tuple[list[dict], dict[str, str]]:
+    """(table rows, thumbnails by row id) from the JSON blocks of an audit HTML report."""
+    import json
+    import re
+
+    page = open(path, encoding="utf-8").read()
+
+    def block(name):
+        m = re.search(rf'<script type="application/json" id="{name}">(.*?)</script>', page, re.S)
+        return json.loads(m.group(1))
+
+    data = block("audit-rows")
+    for r in data["rows"]:
+        r["label"] = data["labels"][r["v"]]
+        r["folder"] = data["folders"][r["f"]]
+    return data["rows"], block("audit-thumbs")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,75 @@ def test_ray_engine_same_report_and_crash_isolation(tmp_path, monkeypatch):
             assert lr == rr
     assert resumed.processed == 0 and resumed.reused == 7
     assert (tmp_path / "r.html").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_ray_two_node_cluster_survives_losing_a_node(tmp_path):
+    """A head and a worker node (`ray start`, one CPU each) and `forensics audit --engine ray --ray-address`.
+    The worker node is killed mid-run: every input is reported exactly once, without error rows, and the
+    file that was in flight there is done again on the head. Resuming on the same cluster analyses nothing
+    that was finished."""
+    pytest.importorskip("ray")
+    pytest.importorskip("psutil")
+    import json
+    import subprocess
+    import sys
+    import time
+
+    from ray_cluster import TwoNodeCluster
+    from test_audit_isolation import _done_in_state
+    from test_audit_plugins import log_lines
+
+    from forensics.audit import state_path_for
+
+    log = tmp_path / "calls.log"
+    src = tmp_path / "in"
+    src.mkdir()
+    names = [f"p{i:02d}.jpg" for i in range(10)]
+    for i, name in enumerate(names):
+        small_jpeg(src / name, i)
+    env = {"PYTHONPATH": os.pathsep.join([str(TESTS), str(TESTS.parent)]), "AUDIT_TEST_LOG": str(log),
+           "AUDIT_TEST_DELAY": "1.0"}
+    cluster = TwoNodeCluster(env)
+    try:
+        driver_env = dict(os.environ, **cluster.auth, **env)
+        out = tmp_path / "r.jsonl"
+        cmd = [sys.executable, "-m", "forensics", "audit", "--out", str(out), "--engine", "ray", "--ray-address",
+               cluster.address, "--quiet", "--json", "--analyser", CHAOS, "--timeout-per-file", "60"]
+        proc = subprocess.Popen(cmd + [str(src), "--workers", "2"], env=driver_env, cwd=TESTS.parent,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        on_worker: set[int] = set()
+        while True:  # lose the worker node while its actor is in the middle of a file (1 s each)
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the audit made no progress"
+            calls = [(int(ln[0]), ln[2]) for ln in log_lines(log) if ln[1] == "analyse"]
+            done = _done_in_state(state_path_for(out))
+            if len(done) >= 2 and len({pid for pid, _ in calls}) == 2:
+                on_worker.update(cluster.worker.pids())
+                mine = [name for pid, name in calls if pid in on_worker]
+                if mine and mine[-1] not in done:
+                    break
+            time.sleep(0.05)
+        cluster.worker.kill()
+        stdout, stderr = proc.communicate(timeout=150)
+        assert proc.returncode == 0, stderr[-3000:]
+        summary = json.loads(stdout)
+        rows = read_jsonl(out)
+        assert sorted(Path(r["path"]).name for r in rows) == names  # every input exactly once
+        assert summary["errors"] == {} and all(r["error"] is None for r in rows)
+        calls = [(int(ln[0]), ln[2]) for ln in log_lines(log) if ln[1] == "analyse"]
+        lost_with_node = [name for pid, name in calls if pid in on_worker][-1]  # its last file, cut short
+        assert lost_with_node in {name for pid, name in calls if pid not in on_worker}, \
+            "the file lost with the node was redone on the head"
+
+        n = len(calls)  # the same resume semantics as the local engine: nothing finished is analysed again
+        res = subprocess.run(cmd + ["--resume"], env=driver_env, cwd=TESTS.parent, capture_output=True,
+                             text=True, timeout=120)
+        assert res.returncode == 0, res.stderr[-3000:]
+        again = json.loads(res.stdout)
+        assert again["processed"] == 0 and again["reused"] == len(names)
+        assert len([ln for ln in log_lines(log) if ln[1] == "analyse"]) == n
+        assert sorted(Path(r["path"]).name for r in read_jsonl(out)) == names
+    finally:
+        cluster.close()

@@ -1,15 +1,22 @@
 """The self-contained HTML report: charts as inline SVG, a sortable/filterable table, thumbnails as data URIs.
 
-Safety: every string that comes from a file (path, C2PA title and signer, EXIF, reasons that quote them)
-goes through :func:`html.escape`, rows are rendered here rather than injected by script, and a
-Content-Security-Policy allows only this page's own script (by hash), inline styles and ``data:`` images —
-so the page makes no external request and a ``<script>`` smuggled in a manifest title shows as text.
+Scale: the rows travel as compact JSON (one object per row, strings cut at FIELD_MAX characters) and the
+page draws only the page of 100 rows in view, so 100,000+ rows open in a few seconds; thumbnails are kept
+for at most THUMBS_MAX rows (flagged first) and an <img> exists only for the rows in view. The charts are
+inline SVG over every row.
+
+Safety: strings in the page's markup go through :func:`html.escape`; in the JSON blocks ``<``, ``>`` and
+``&`` are escaped as \\uXXXX, so no string can end the block; the script builds rows with ``textContent`` only
+(never ``innerHTML``); and a Content-Security-Policy allows only this page's own script (by hash), inline
+styles and ``data:`` images — so the page makes no external request and a ``<script>`` smuggled in a
+manifest title or a file name shows as text.
 """
 from __future__ import annotations
 
 import base64
 import hashlib
 import html
+import json
 import math
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
@@ -39,7 +46,7 @@ header p{margin:4px 0 0;opacity:.8}main{padding:16px 24px}
 .card h2{font-size:15px;margin:0 0 8px}svg text{font-size:11px;fill:#333}
 table{border-collapse:collapse;width:100%;background:#fff;margin-top:12px}
 th,td{border-bottom:1px solid #e5e5e5;padding:6px 8px;text-align:left;vertical-align:top}
-th{background:#f0f0f0;cursor:pointer;user-select:none;position:sticky;top:0}th.sorted-asc:after{content:" \\25B2"}
+th{background:#f0f0f0;cursor:default;user-select:none;position:sticky;top:0}th.sorted-asc:after{content:" \\25B2"}
 th.sorted-desc:after{content:" \\25BC"}td.path{word-break:break-all;max-width:280px}
 .badge{display:inline-block;padding:2px 6px;border-radius:4px;color:#fff;font-size:12px;white-space:nowrap}
 td ul{margin:0;padding-left:16px}details summary{cursor:pointer;color:#555}
@@ -48,39 +55,78 @@ td ul{margin:0;padding-left:16px}details summary{cursor:pointer;color:#555}
 dl{margin:0;font-size:12px}dt{font-weight:600;float:left;clear:left;margin-right:6px}dd{margin:0}
 """
 
-# Sorting and filtering only move existing rows; no file-derived data ever passes through script.
+# The table is drawn by script from the JSON data blocks, one page at a time, with createElement and
+# textContent only (never innerHTML): a file-derived string can only ever be text.
 JS = """
 (function(){
-var table=document.getElementById('rows'),tbody=table.tBodies[0];
+function data(id){return JSON.parse(document.getElementById(id).textContent);}
+var D=data('audit-rows'),T=data('audit-thumbs'),rows=D.rows,labels=D.labels,folders=D.folders,colours=D.colours;
+var PAGE=100,page=0,order=[],sortCol=-1,asc=true;
 var q=document.getElementById('q'),fv=document.getElementById('fverdict'),ff=document.getElementById('ffolder');
-var shown=document.getElementById('shown');
-function apply(){var t=q.value.toLowerCase(),v=fv.value,f=ff.value,n=0;
- for(var i=0;i<tbody.rows.length;i++){var r=tbody.rows[i];
-  var ok=(!v||r.getAttribute('data-verdict')===v)&&(!f||r.getAttribute('data-folder')===f)&&
-   (!t||r.textContent.toLowerCase().indexOf(t)>=0);r.style.display=ok?'':'none';if(ok)n++;}
- shown.textContent=n;}
+var tbody=document.getElementById('rows').tBodies[0],shown=document.getElementById('shown');
+var pinfo=document.getElementById('pageinfo'),prev=document.getElementById('prev'),next=document.getElementById('next');
+function el(tag,cls,text){var e=document.createElement(tag);if(cls)e.className=cls;if(text!=null)e.textContent=String(text);return e;}
+function opt(sel,value,text){var o=el('option',null,text);o.value=value;sel.appendChild(o);}
+var counts={};rows.forEach(function(r){counts[r.v]=(counts[r.v]||0)+1;});
+labels.forEach(function(l,i){if(counts[i])opt(fv,l,l+' ('+counts[i]+')');});
+folders.forEach(function(f,i){opt(ff,String(i),f);});
+function hay(r){if(r._h==null){var parts=[r.p,labels[r.v]];(r.c||[]).forEach(function(kv){parts.push(kv[1]);});
+ (r.w||[]).forEach(function(w){parts.push(w[0],w[1]);});(r.r||[]).forEach(function(x){parts.push(x);});
+ if(r.e)parts.push(r.e[0],r.e[1]);(r.m||[]).forEach(function(kv){parts.push(kv[0],kv[1]);});
+ r._h=parts.join('\\n').toLowerCase();}return r._h;}
+function key(r,c){if(c===1)return r.p.toLowerCase();if(c===2)return r.o;if(c===3)return r.s==null?-1:r.s;return r.i;}
+function apply(){var t=q.value.toLowerCase(),v=fv.value,f=ff.value;order=[];
+ for(var i=0;i<rows.length;i++){var r=rows[i];
+  if((v===''||labels[r.v]===v)&&(f===''||String(r.f)===f)&&(!t||hay(r).indexOf(t)>=0))order.push(i);}
+ if(sortCol>=0)order.sort(function(a,b){var x=key(rows[a],sortCol),y=key(rows[b],sortCol);
+  return (x<y?-1:x>y?1:rows[a].i-rows[b].i)*(asc?1:-1);});
+ shown.textContent=order.length;page=0;draw();}
+function list(items,fn){var ul=el('ul');items.forEach(function(x){ul.appendChild(el('li',null,fn?fn(x):x));});return ul;}
+function dl(pairs){var d=el('dl');pairs.forEach(function(kv){d.appendChild(el('dt',null,kv[0]));d.appendChild(el('dd',null,kv[1]));});return d;}
+function cell(tr,cls){var td=el('td',cls);tr.appendChild(td);return td;}
+function draw(){var pages=Math.max(1,Math.ceil(order.length/PAGE));if(page>=pages)page=pages-1;if(page<0)page=0;
+ tbody.textContent='';
+ for(var k=page*PAGE;k<Math.min(order.length,(page+1)*PAGE);k++){var r=rows[order[k]],tr=el('tr');
+  var td=cell(tr);if(T[r.i]){var img=el('img','thumb');img.alt='';img.src='data:image/jpeg;base64,'+T[r.i];td.appendChild(img);}
+  else td.appendChild(el('span','muted','\\u2013'));
+  cell(tr,'path').textContent=r.p;
+  var b=el('span','badge',labels[r.v]);b.style.background=colours[r.v];cell(tr).appendChild(b);
+  cell(tr,null).textContent=r.s==null?'\\u2013':r.s.toFixed(2);
+  td=cell(tr);if(r.c&&r.c.length)td.appendChild(dl(r.c));else td.appendChild(el('span','muted','none'));
+  td=cell(tr);if(r.w&&r.w.length)td.appendChild(list(r.w,function(w){return w[0]+' '+w[1];}));else td.appendChild(el('span','muted','none'));
+  td=cell(tr);if(r.e){td.appendChild(el('span','err',r.e[0]));td.appendChild(document.createTextNode(': '+r.e[1]));}
+  else td.appendChild(list(r.r||[]));
+  td=cell(tr);if(r.m&&r.m.length){var det=el('details');det.appendChild(el('summary',null,r.m.length+' fields'));
+   det.appendChild(dl(r.m));td.appendChild(det);}else td.appendChild(el('span','muted','\\u2013'));
+  tbody.appendChild(tr);}
+ pinfo.textContent='page '+(page+1)+' of '+pages;prev.disabled=page<=0;next.disabled=page>=pages-1;}
 q.addEventListener('input',apply);fv.addEventListener('change',apply);ff.addEventListener('change',apply);
-var ths=table.tHead.rows[0].cells;
-for(var c=0;c<ths.length;c++){(function(c){ths[c].addEventListener('click',function(){
- var asc=!this.classList.contains('sorted-asc');
+prev.addEventListener('click',function(){page--;draw();});next.addEventListener('click',function(){page++;draw();});
+var ths=document.getElementById('rows').tHead.rows[0].cells;
+for(var c=0;c<ths.length;c++){(function(c){if(c<1||c>3)return;ths[c].addEventListener('click',function(){
+ asc=sortCol===c?!asc:true;sortCol=c;
  for(var k=0;k<ths.length;k++)ths[k].classList.remove('sorted-asc','sorted-desc');
- this.classList.add(asc?'sorted-asc':'sorted-desc');
- var rows=Array.prototype.slice.call(tbody.rows);
- function key(r){var cell=r.cells[c],s=cell.getAttribute('data-sort');
-  if(s!==null&&s!==''&&!isNaN(s))return parseFloat(s);return (s!==null?s:cell.textContent).toLowerCase();}
- rows.sort(function(a,b){var x=key(a),y=key(b);
-  if(typeof x!==typeof y){x=String(x);y=String(y);}return (x<y?-1:x>y?1:0)*(asc?1:-1);});
- rows.forEach(function(r){tbody.appendChild(r);});});})(c);}
-apply();
+ this.classList.add(asc?'sorted-asc':'sorted-desc');apply();});})(c);}
+apply();document.body.setAttribute('data-ready','1');
 })();
 """
 
+THUMBS_MAX = 5000  # thumbnails embedded (flagged rows first): with 96-px JPEGs of ~2-4 kB, at most ~20 MB
+FIELD_MAX = 300  # characters kept of any one string shown in the table (the JSONL has them whole)
+
+
+def _json_block(obj) -> str:
+    """JSON safe inside <script type="application/json">: no '<', '>' or '&' can end the element."""
+    return (json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+            .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+
 
 class HtmlWriter:
-    def __init__(self, path: str | Path, *, max_rows: int = 5000, title: str = "forensics audit",
-                 jsonl_name: str | None = None):
+    def __init__(self, path: str | Path, *, max_rows: int = 200_000, title: str = "forensics audit",
+                 jsonl_name: str | None = None, max_thumbs: int = THUMBS_MAX):
         self.path = Path(path)
         self.max_rows = max_rows
+        self.max_thumbs = max_thumbs
         self.title = title
         self.jsonl_name = jsonl_name
         self.verdicts: Counter = Counter()
@@ -89,8 +135,12 @@ class HtmlWriter:
         self.scored = 0
         self.thresholds: Counter = Counter()
         self.folders: dict[str, Counter] = defaultdict(Counter)
+        self.folder_ids: dict[str, int] = {}
+        self.labels: dict[str, int] = {lbl: i for i, lbl in enumerate(LABEL_ORDER)}
         self.flagged: list[tuple[int, str]] = []  # anything but "no-evidence": shown first when capped
         self.plain: list[tuple[int, str]] = []
+        self.thumbs_flagged: dict[int, str] = {}
+        self.thumbs_plain: dict[int, str] = {}
         self.total = 0
 
     def add(self, row: dict, folder: str, thumb: bytes | None) -> None:
@@ -107,53 +157,47 @@ class HtmlWriter:
             thr = (row.get("detector") or {}).get("threshold")
             if isinstance(thr, (int, float)) and math.isfinite(thr):
                 self.thresholds[round(thr, 4)] += 1
-        bucket = self.plain if label == "no-evidence" else self.flagged
+        flagged = label != "no-evidence"
+        bucket = self.flagged if flagged else self.plain
         if len(bucket) < self.max_rows:
-            bucket.append((self.total, self._row(row, folder, label, thumb)))
+            bucket.append((self.total, self._record(row, folder, label, p)))
+            thumbs = self.thumbs_flagged if flagged else self.thumbs_plain
+            if thumb and len(thumbs) < self.max_thumbs:
+                thumbs[self.total] = base64.b64encode(thumb).decode()
 
     # -- table ----------------------------------------------------------------------------------
-    def _row(self, row: dict, folder: str, label: str, thumb: bytes | None) -> str:
-        colour = LABEL_COLOURS.get(label, "#555")
-        img = (f'<img class="thumb" alt="" src="data:image/jpeg;base64,{base64.b64encode(thumb).decode()}">'
-               if thumb else '<span class="muted">–</span>')
-        det = row.get("detector") or {}
-        p = det.get("probability_synthetic")
-        p_txt = f"{p:.2f}" if isinstance(p, (int, float)) else "–"
+    def _record(self, row: dict, folder: str, label: str, p) -> str:
+        """One table row as compact JSON (the page draws it; every string is shown with textContent)."""
+        fid = self.folder_ids.setdefault(folder, len(self.folder_ids))
+        lid = self.labels.setdefault(label, len(self.labels))
+        rec: dict = {"i": self.total, "p": _short(row.get("path") or "", 1000), "f": fid, "v": lid,
+                     "o": LABEL_ORDER.index(label) if label in LABEL_ORDER else 99}
+        if isinstance(p, (int, float)) and math.isfinite(p):
+            rec["s"] = round(float(p), 4)
         c2pa = row.get("c2pa") or {}
-        signer = c2pa.get("signer") or {}
-        cred = []
         if c2pa.get("present"):
-            cred.append(("state", c2pa.get("state")))
-            cred.append(("signer", signer.get("organization") or signer.get("common_name")))
-            cred.append(("title", c2pa.get("title")))
-            cred.append(("source type", (c2pa.get("digital_source_type") or "").rsplit("/", 1)[-1] or None))
-            cred.append(("generator", c2pa.get("claim_generator")))
-            if c2pa.get("recovered_from"):
-                cred.append(("recovered from", c2pa.get("recovered_from")))
-        cred_html = ("<dl>" + "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in cred if v) + "</dl>"
-                     if cred else '<span class="muted">none</span>')
+            signer = c2pa.get("signer") or {}
+            cred = [("state", c2pa.get("state")),
+                    ("signer", signer.get("organization") or signer.get("common_name")),
+                    ("title", c2pa.get("title")),
+                    ("source type", (c2pa.get("digital_source_type") or "").rsplit("/", 1)[-1] or None),
+                    ("generator", c2pa.get("claim_generator")), ("recovered from", c2pa.get("recovered_from"))]
+            rec["c"] = [[k, _short(v)] for k, v in cred if v]
         wms = [w for w in (row.get("watermarks") or []) if w.get("detected")]
-        wm_html = "<br>".join(f"{esc(w.get('scheme'))} <span class=\"muted\">{esc(w.get('payload') or '')}</span>"
-                              for w in wms) or '<span class="muted">none</span>'
-        reasons = (row.get("verdict") or {}).get("reasons") or []
+        if wms:
+            rec["w"] = [[_short(w.get("scheme") or ""), _short(w.get("payload") or "")] for w in wms]
         err = row.get("error")
-        reasons_html = "<ul>" + "".join(f"<li>{esc(r)}</li>" for r in reasons) + "</ul>"
         if err:
-            reasons_html = f'<span class="err">{esc(err.get("code"))}</span>: {esc(err.get("message"))}'
+            rec["e"] = [_short(err.get("code") or ""), _short(err.get("message") or "")]
+        else:
+            rec["r"] = [_short(r) for r in ((row.get("verdict") or {}).get("reasons") or [])[:20]]
         meta = row.get("metadata") or {}
-        exif = meta.get("exif") or {}
-        meta_items = [(k, v) for k, v in list(exif.items())[:EXIF_KEYS_SHOWN]]
+        items = [(k, v) for k, v in list((meta.get("exif") or {}).items())[:EXIF_KEYS_SHOWN]]
         if meta.get("generator_text"):
-            meta_items.insert(0, ("generator text", meta["generator_text"]))
-        meta_html = ("<details><summary>" + esc(len(meta_items)) + " fields</summary><dl>"
-                     + "".join(f"<dt>{esc(k)}</dt><dd>{esc(_short(v))}</dd>" for k, v in meta_items)
-                     + "</dl></details>") if meta_items else '<span class="muted">–</span>'
-        return (f'<tr data-verdict="{esc(label)}" data-folder="{esc(folder)}">'
-                f"<td>{img}</td><td class=\"path\">{esc(row.get('path'))}</td>"
-                f'<td data-sort="{LABEL_ORDER.index(label) if label in LABEL_ORDER else 99}">'
-                f'<span class="badge" style="background:{colour}">{esc(label)}</span></td>'
-                f'<td data-sort="{esc(p if isinstance(p, (int, float)) else -1)}">{p_txt}</td>'
-                f"<td>{cred_html}</td><td>{wm_html}</td><td>{reasons_html}</td><td>{meta_html}</td></tr>")
+            items.insert(0, ("generator text", meta["generator_text"]))
+        if items:
+            rec["m"] = [[_short(k, 80), _short(v)] for k, v in items]
+        return _json_block(rec)
 
     # -- charts ---------------------------------------------------------------------------------
     def _verdict_chart(self) -> str:
@@ -238,33 +282,48 @@ class HtmlWriter:
         return "".join(out)
 
     # -- page -----------------------------------------------------------------------------------
-    @property
-    def rows(self) -> list[str]:
-        """The table: every flagged row first (up to the cap), then plain ones, shown in scan order."""
+    def _selected(self) -> tuple[list[str], dict[int, str]]:
+        """The table: every flagged row first (up to the cap), then plain ones, shown in scan order; the
+        thumbnails likewise (flagged first, up to ``max_thumbs``)."""
         keep = self.flagged[: self.max_rows]
         keep += self.plain[: self.max_rows - len(keep)]
-        return [html_row for _, html_row in sorted(keep)]
+        kept = {i for i, _ in keep}
+        thumbs = dict(self.thumbs_flagged)
+        for i, t in self.thumbs_plain.items():
+            if len(thumbs) >= self.max_thumbs:
+                break
+            thumbs[i] = t
+        return [rec for _, rec in sorted(keep)], {i: t for i, t in thumbs.items() if i in kept}
+
+    @property
+    def rows(self) -> list[dict]:
+        """The table's rows, as the page receives them."""
+        return [json.loads(r) for r in self._selected()[0]]
 
     def close(self, summary: dict | None = None) -> None:
-        rows = self.rows
+        rows, thumbs = self._selected()
         script_hash = base64.b64encode(hashlib.sha256(JS.encode()).digest()).decode()
         csp = (f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{script_hash}'; "
                "base-uri 'none'; form-action 'none'")
         when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        verdict_opts = "".join(f'<option value="{esc(v)}">{esc(v)} ({self.verdicts[v]})</option>'
-                               for v in LABEL_ORDER if self.verdicts.get(v))
-        folder_opts = "".join(f'<option value="{esc(f)}">{esc(f)}</option>' for f in sorted(self.folders)[:2000])
         errors = ", ".join(f"{esc(k)}: {v}" for k, v in sorted(self.errors.items())) or "none"
         more = ""
         if self.total > len(rows):
-            more = (f'<p class="muted">The table shows {len(rows)} of {self.total} rows (every flagged row or '
+            more = (f'<p class="muted">The table holds {len(rows)} of {self.total} rows (every flagged row or '
                     f"error first, up to {self.max_rows}); the charts count all of them; every row is in "
                     f"{esc(self.jsonl_name or 'the JSONL report')}.</p>")
+        if len(thumbs) < len(rows):
+            more += (f'<p class="muted">Thumbnails for {len(thumbs)} rows (flagged first, at most '
+                     f"{self.max_thumbs}).</p>")
         extra = ""
         if summary:
-            extra = (f" · {esc(summary.get('skipped', 0))} files skipped (not images or videos)"
+            extra = (f" · {esc(summary.get('skipped', 0))} files skipped (not images or videos, or not regular files)"
                      f" · {esc(summary.get('reused', 0))} results reused from the previous run")
-        page = f"""<!DOCTYPE html>
+        labels = sorted(self.labels, key=self.labels.get)
+        folders = sorted(self.folder_ids, key=self.folder_ids.get)
+        head = _json_block({"labels": labels, "colours": [LABEL_COLOURS.get(lbl, "#555") for lbl in labels],
+                            "folders": folders})
+        page_head = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{csp}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -277,20 +336,29 @@ class HtmlWriter:
 <div class="card"><h2>Per folder</h2>{self._folder_chart()}</div>
 </div>
 <div class="controls"><input id="q" type="search" placeholder="filter: path, signer, reason, EXIF…">
-<select id="fverdict"><option value="">all verdicts</option>{verdict_opts}</select>
-<select id="ffolder"><option value="">all folders</option>{folder_opts}</select>
-<span><span id="shown">{len(rows)}</span> shown</span></div>
+<select id="fverdict"><option value="">all verdicts</option></select>
+<select id="ffolder"><option value="">all folders</option></select>
+<span><span id="shown">{len(rows)}</span> shown</span>
+<button id="prev" type="button">‹ previous</button><span id="pageinfo"></span>
+<button id="next" type="button">next ›</button></div>
 {more}
 <table id="rows"><thead><tr><th>thumb</th><th>path</th><th>verdict</th><th>p(synthetic)</th>
 <th>Content Credentials</th><th>watermarks</th><th>reasons / error</th><th>metadata</th></tr></thead>
-<tbody>
-{chr(10).join(rows)}
-</tbody></table></main>
-<script>{JS}</script></body></html>
-"""
+<tbody></tbody></table></main>
+<script type="application/json" id="audit-rows">"""
         f = AtomicFile(self.path)
-        try:
-            f.fh.write(page)
+        try:  # streamed: the page is never held in memory as one string
+            fh = f.fh
+            fh.write(page_head)
+            fh.write(head[:-1] + ',"rows":[')
+            for i, rec in enumerate(rows):
+                if i:
+                    fh.write(",\n")
+                fh.write(rec)
+            fh.write(']}</script>\n<script type="application/json" id="audit-thumbs">{')
+            for i, (k, t) in enumerate(sorted(thumbs.items())):
+                fh.write(("," if i else "") + f'"{k}":"{t}"')
+            fh.write(f"}}</script>\n<script>{JS}</script></body></html>\n")
         except BaseException:
             f.abort()
             raise
@@ -300,6 +368,6 @@ class HtmlWriter:
         pass
 
 
-def _short(v, n: int = 300) -> str:
+def _short(v, n: int = FIELD_MAX) -> str:
     s = v if isinstance(v, str) else repr(v)
     return s if len(s) <= n else s[: n - 1] + "…"

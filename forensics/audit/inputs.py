@@ -6,13 +6,16 @@ the content sniffing runs in parallel.
 """
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import re
+import stat
+from pathlib import Path
 from typing import Iterator
 
 from .state import Item
-from .worker import printable
+from .worker import MEDIA_SUFFIXES, printable
 
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 _GLOB = re.compile(r"[*?\[]")
@@ -51,6 +54,42 @@ def _local_item(path: str, explicit: bool) -> Item:
                 explicit=explicit, size=size, mtime=mtime)
 
 
+def _found(path: str) -> Item:
+    """A name found in a folder or by a glob. Regular files (also through symlinks) go to the workers; what
+    cannot be opened as a file is judged here from ``stat`` alone — a FIFO or device is never opened (it
+    could block forever). Such an entry whose name looks like media gets an error row; any other is
+    counted as skipped, so nothing vanishes silently."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            code, why = "unreadable", "is a symbolic link loop"
+        elif os.path.islink(path):
+            code, why = "not_found", f"is a broken symbolic link (its target {_link_target(path)} does not exist)"
+        else:
+            code, why = "unreadable", f"cannot be accessed: {exc.strerror or exc}"
+    else:
+        if stat.S_ISREG(st.st_mode):
+            return _local_item(path, explicit=False)
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode)
+                else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "not a regular file")
+        code, why = "unsupported", f"is {kind}, not a regular file; it was not opened"
+    item = _local_item(path, explicit=False)
+    item.source = "error"
+    if Path(path).suffix.lower() in MEDIA_SUFFIXES:
+        item.error = (code, printable(f"{os.path.normpath(path)} {why}"))
+    else:
+        item.skip = "not_regular"
+    return item
+
+
+def _link_target(path: str) -> str:
+    try:
+        return printable(os.readlink(path))
+    except OSError:
+        return "?"
+
+
 def _walk(root: str) -> Iterator[Item]:
     """Every regular file under ``root``, sorted (a stable report order), hidden folders skipped.
 
@@ -60,9 +99,7 @@ def _walk(root: str) -> Iterator[Item]:
     for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable.append, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
-            path = os.path.join(dirpath, name)
-            if os.path.isfile(path):  # follows file symlinks; skips FIFOs, sockets, devices
-                yield _local_item(path, explicit=False)
+            yield _found(os.path.join(dirpath, name))
         while unreadable:
             exc = unreadable.pop()
             where = exc.filename or dirpath
@@ -87,9 +124,9 @@ def _scan_local(arg: str) -> Iterator[Item]:
                 for item in _walk(match):
                     n += 1
                     yield item
-            elif os.path.isfile(match):
+            elif os.path.lexists(match):
                 n += 1
-                yield _local_item(match, explicit=False)
+                yield _found(match)
         if n == 0:
             yield _error_item(arg, "not_found", f"no files match {arg}")
     else:

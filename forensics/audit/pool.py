@@ -84,6 +84,9 @@ class LocalPool:
         self.last_fatal: str | None = None
         self.respawned = 0
         self.first_ready: float | None = None  # when the first worker had its models loaded
+        self.all_ready: float | None = None  # when every worker had (the steady state starts)
+        self.results_before_all_ready = 0
+        self._ready_pids: set[int] = set()
 
     def _start(self) -> _Slot:
         parent, child = self.ctx.Pipe(duplex=True)
@@ -151,8 +154,12 @@ class LocalPool:
                             s.ready = True
                             self.startup_failures = 0
                             self.first_ready = self.first_ready or time.monotonic()
+                            self._ready_pids.add(payload)
+                            if self.all_ready is None and len(self._ready_pids) >= self.workers:
+                                self.all_ready = time.monotonic()
                         elif kind == "result":
                             todo, s.todo = s.todo, None
+                            self.results_before_all_ready += self.all_ready is None
                             yield todo, payload
                             if payload.get("recycle"):  # the worker exits after a MemoryError
                                 self._restart(slots, i)

@@ -2,9 +2,16 @@
 
 The driver keeps the SQLite state and writes the report exactly as the local engine does; only where
 ``WorkerState.process`` runs changes. Each actor serves one file at a time; an actor that overruns the
-per-file time limit is killed (``ray.kill``) and replaced, an actor that dies yields a ``worker_crashed``
-row. Local paths must be readable at the same path on every node (shared storage); fsspec URLs (s3://,
-gs://…) are read by the actors themselves.
+per-file time limit is killed (``ray.kill``) and replaced. Local paths must be readable at the same path
+on every node (shared storage); fsspec URLs (s3://, gs://…) are read by the actors themselves.
+
+When an actor dies, the driver asks why: if its *node* is gone (Ray reports the actor unavailable, or its
+node dead), the file is not to blame — it goes back to the queue and another actor, on a node that is still there, does
+it again (at most ``MAX_NODE_RETRIES`` times). Only an actor that died on a live node (a decoder segfault,
+the OOM killer) gives the file a ``worker_crashed`` row. Actors are created with ``max_restarts=0`` and
+``max_task_retries=0`` (Ray's at-most-once default): retrying is the driver's decision, so a file that
+crashes its worker every time is not retried forever. Results are recorded by the driver alone, once per
+file, so a task that ran twice (once on the lost node) still gives one row.
 """
 from __future__ import annotations
 
@@ -16,6 +23,8 @@ from .pool import STARTUP_TIMEOUT_S, AuditError
 from .state import Todo
 from .worker import WorkerConfig, error_row
 
+MAX_NODE_RETRIES = 3  # times one file is sent again because the node under its actor was lost
+
 
 class _AuditActor:
     def __init__(self, config: WorkerConfig):
@@ -24,8 +33,10 @@ class _AuditActor:
         limit_threads()
         self.state = WorkerState(config)
 
-    def ready(self) -> bool:
-        return True
+    def ready(self) -> str:
+        import ray
+
+        return ray.get_runtime_context().get_node_id()  # where it runs: to tell node loss from a crash
 
     def process(self, todo: Todo) -> dict:
         out = self.state.process(todo)
@@ -42,7 +53,10 @@ class RayPool:
         self.address = address
         self.limit = limit
         self.respawned = 0
+        self.resubmitted = 0  # files sent again after their node was lost
         self.first_ready: float | None = None  # when the first actor had its models loaded
+        self.all_ready: float | None = None  # when every first actor had (the steady state starts)
+        self.results_before_all_ready = 0
 
     def results(self, todos: Iterable[Todo]) -> Iterator[tuple[Todo, dict]]:
         try:
@@ -63,6 +77,22 @@ class RayPool:
             if started_here:
                 ray.shutdown()
 
+    @staticmethod
+    def _node_lost(ray, node: str | None, exc) -> bool:
+        """Did the actor die with its node (not the file's fault)? A lost node shows up as the actor being
+        unavailable (its connection dropped) or, once Ray has noticed, as an actor whose node is dead; a
+        worker that crashed on a live node is reported as a death with its exit detail."""
+        from ray.exceptions import ActorUnavailableError
+
+        if isinstance(exc, ActorUnavailableError) or getattr(exc, "preempted", False):
+            return True
+        if node is None:
+            return False
+        try:
+            return not {n["NodeID"]: n["Alive"] for n in ray.nodes()}.get(node, False)
+        except Exception:  # the GCS itself unreachable: the driver fails on its own soon
+            return False
+
     def _run(self, ray, todos: Iterable[Todo]) -> Iterator[tuple[Todo, dict]]:
         from ray.exceptions import RayActorError, RayError
 
@@ -77,6 +107,9 @@ class RayPool:
         idle: deque = deque()
         starting: dict = {}  # ready ref -> (actor, t0)
         running: dict = {}  # result ref -> (actor, todo, deadline)
+        node_of: dict = {}  # actor -> node id (from its ready())
+        retry: deque = deque()  # files whose actor was lost with its node: done again first
+        retries: dict[str, int] = {}
         for _ in range(n):
             a, ref, t0 = start()
             starting[ref] = (a, t0)
@@ -96,15 +129,15 @@ class RayPool:
 
         try:
             while True:
-                while idle and not exhausted:
-                    todo = next(it, None)
+                while idle and (retry or not exhausted):
+                    todo = retry.popleft() if retry else next(it, None)
                     if todo is None:
                         exhausted = True
                         break
                     actor = idle.popleft()
                     deadline = time.monotonic() + self.timeout if self.timeout else float("inf")
                     running[actor.process.remote(todo)] = (actor, todo, deadline)
-                if exhausted and not running:
+                if exhausted and not running and not retry:
                     return
                 refs = list(starting) + list(running)
                 now = time.monotonic()
@@ -119,10 +152,12 @@ class RayPool:
                     if ref in starting:
                         actor, _ = starting.pop(ref)
                         try:
-                            ray.get(ref)
+                            node_of[actor] = ray.get(ref)
                             idle.append(actor)
                             failures = 0
                             self.first_ready = self.first_ready or time.monotonic()
+                            if self.all_ready is None and len(node_of) >= n:
+                                self.all_ready = time.monotonic()
                         except RayError as exc:
                             failures += 1
                             last_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -133,17 +168,26 @@ class RayPool:
                     actor, todo, _ = running.pop(ref)
                     try:
                         result = ray.get(ref)
-                    except RayActorError:
+                    except RayActorError as exc:
+                        node = node_of.pop(actor, None)
+                        replace(actor)
+                        if self._node_lost(ray, node, exc) and retries.get(todo.key, 0) < MAX_NODE_RETRIES:
+                            retries[todo.key] = retries.get(todo.key, 0) + 1
+                            retry.append(todo)  # redone on a node that is still there
+                            self.resubmitted += 1
+                            continue
+                        lost = retries.get(todo.key)
                         yield todo, {"status": "done", "row": error_row(
                             todo.display, "worker_crashed",
+                            f"the Ray node was lost {lost} times while analysing this file" if lost else
                             "the Ray actor died while analysing this file; a new actor took over")}
-                        replace(actor)
                         continue
                     except RayError as exc:
                         yield todo, {"status": "done", "row": error_row(
                             todo.display, "internal", f"Ray task failed: {type(exc).__name__}")}
                         replace(actor)
                         continue
+                    self.results_before_all_ready += self.all_ready is None
                     yield todo, result
                     if result.get("recycle"):
                         replace(actor)
@@ -158,6 +202,9 @@ class RayPool:
                         replace(actor)
                 for ref, (actor, t0) in list(starting.items()):
                     if now >= t0 + STARTUP_TIMEOUT_S:
+                        if idle or running:  # waits for a free CPU (a lost node's share): not a failure
+                            starting[ref] = (actor, now)
+                            continue
                         del starting[ref]
                         failures += 1
                         if failures > 2 * n:

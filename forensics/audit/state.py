@@ -57,6 +57,7 @@ class Item:
     size: int | None = None
     mtime: str | None = None
     error: tuple[str, str] | None = None  # (code, message) when the scan itself failed (bad glob, no backend)
+    skip: str | None = None  # why the scan skipped it without a row (e.g. "not_regular": a FIFO named notes)
 
 
 @dataclass
@@ -70,6 +71,7 @@ class Todo:
     size: int | None
     mtime: str | None
     known_hash: str | None
+    thumb_only: bool = False  # the stored result stands; only its HTML thumbnail is missing
 
 
 def _k(key: str) -> bytes:
@@ -149,11 +151,12 @@ class AuditState:
         self.set(scan=scan, run_state="scanning")
         return scan
 
-    def add_items(self, scan: int, items: Iterable[Item], batch: int = 2000) -> int:
+    def add_items(self, scan: int, items: Iterable[Item], batch: int = 2000, profile: str | None = None) -> int:
         """Record the scan's inputs in order. A key listed twice (overlapping arguments) keeps its first place."""
         seq = 0
         buf: list[tuple] = []
         errors: list[tuple] = []
+        skips: list[tuple] = []
 
         def flush():
             with self.db:
@@ -171,8 +174,12 @@ class AuditState:
                     self.db.execute("UPDATE items SET status='done', result=?, label='error', error_code=?, "
                                     "done_size=NULL, done_mtime=NULL, done_fp=NULL, sha256=NULL, thumb=NULL "
                                     "WHERE key=?", (row, code, key))
+                self.db.executemany("UPDATE items SET status='skipped', result=NULL, label=NULL, error_code=?, "
+                                    "done_size=NULL, done_mtime=NULL, done_fp=NULL, sha256=NULL, thumb=NULL "
+                                    "WHERE key=?", skips)
             buf.clear()
             errors.clear()
+            skips.clear()
 
         from .worker import error_row
 
@@ -180,7 +187,12 @@ class AuditState:
             buf.append((_k(it.key), scan, seq, it.display, it.folder, it.source, int(it.explicit), it.size,
                         it.mtime))
             if it.error:
-                errors.append((_k(it.key), _dumps(error_row(it.display, *it.error)), it.error[0]))
+                row = error_row(it.display, *it.error)
+                if profile:
+                    row["profile"] = profile
+                errors.append((_k(it.key), _dumps(row), it.error[0]))
+            elif it.skip:
+                skips.append((it.skip, _k(it.key)))
             seq += 1
             if len(buf) >= batch:
                 flush()
@@ -189,31 +201,56 @@ class AuditState:
         return self.db.execute("SELECT COUNT(*) FROM items WHERE scan=?", (scan,)).fetchone()[0]
 
     # -- audit ----------------------------------------------------------------------------------
-    def todo(self, scan: int, fp: str, force: bool = False, batch: int = 1000) -> Iterator[Todo]:
-        """Inputs of this scan whose stored result (if any) cannot be reused, in report order."""
+    def todo(self, scan: int, fp: str, force: bool = False, batch: int = 1000, *, also: tuple[str, ...] = (),
+             thumbs: bool = False) -> Iterator[Todo]:
+        """Inputs of this scan whose stored result (if any) cannot be reused, in report order.
+
+        A stored result is reused when it was made with fingerprint ``fp`` (or one of ``also``: a quick
+        screening followed by a full re-check accepts the full result too). ``thumbs``: results without
+        an HTML thumbnail come back as thumbnail-only work."""
+        fps = (fp, *also)
         last = -1
         while True:
             rows = self.db.execute(
                 "SELECT seq, key, display, source, explicit, size, mtime, status, done_size, done_mtime, "
-                "done_fp, done_explicit, sha256 FROM items WHERE scan=? AND seq>? AND source != 'error' "
-                "ORDER BY seq LIMIT ?", (scan, last, batch)).fetchall()
+                "done_fp, done_explicit, sha256, thumb IS NULL AND error_code IS NULL FROM items "
+                "WHERE scan=? AND seq>? AND source != 'error' ORDER BY seq LIMIT ?",
+                (scan, last, batch)).fetchall()
             if not rows:
                 return
             for (seq, key, display, source, explicit, size, mtime, status, dsize, dmtime, dfp, dexp,
-                 sha) in rows:
+                 sha, no_thumb) in rows:
                 last = seq
-                fresh = status in ("done", "skipped") and dfp == fp and not force
+                fresh = status in ("done", "skipped") and dfp in fps and not force
                 same = size is not None and mtime is not None and dsize == size and dmtime == mtime
                 # Whether a non-media file is reported depends on how it was listed: a file skipped when
                 # found in a folder gets its row once it is named, and the other way round.
                 valid = (status == "skipped" and not explicit) or (status == "done" and (explicit or not dexp))
                 if fresh and same and valid:
+                    if thumbs and status == "done" and no_thumb:
+                        yield Todo(_unk(key), display, source, bool(explicit), size, mtime, None, thumb_only=True)
                     continue  # unchanged: nothing to do
                 known = sha if fresh and size is not None and dsize == size else None
                 yield Todo(_unk(key), display, source, bool(explicit), size, mtime, known)
 
-    def count_todo(self, scan: int, fp: str, force: bool = False) -> int:
-        return sum(1 for _ in self.todo(scan, fp, force))
+    def count_todo(self, scan: int, fp: str, force: bool = False, **kw) -> int:
+        return sum(1 for _ in self.todo(scan, fp, force, **kw))
+
+    def flagged(self, scan: int, fp: str, benign: tuple[str, ...], batch: int = 1000) -> Iterator[Todo]:
+        """Inputs whose result made with ``fp`` (the screening) has a label outside ``benign``: the files a
+        full re-check looks at again."""
+        last = -1
+        marks = ",".join("?" * len(benign))
+        while True:
+            rows = self.db.execute(
+                "SELECT seq, key, display, source, explicit, size, mtime FROM items WHERE scan=? AND seq>? "
+                f"AND source != 'error' AND status='done' AND done_fp=? AND label NOT IN ({marks}) "
+                "ORDER BY seq LIMIT ?", (scan, last, fp, *benign, batch)).fetchall()
+            if not rows:
+                return
+            for seq, key, display, source, explicit, size, mtime in rows:
+                last = seq
+                yield Todo(_unk(key), display, source, bool(explicit), size, mtime, None)
 
     def record(self, todo: Todo, fp: str, result: dict) -> None:
         """Store one worker result (one transaction)."""
@@ -222,6 +259,9 @@ class AuditState:
             if status == "unchanged":  # same bytes, new mtime: keep the stored result
                 self.db.execute("UPDATE items SET done_mtime=?, done_size=?, done_explicit=? WHERE key=?",
                                 (todo.mtime, todo.size, int(todo.explicit), _k(todo.key)))
+                return
+            if status == "thumb":  # a thumbnail for a stored result
+                self.db.execute("UPDATE items SET thumb=? WHERE key=?", (result.get("thumb"), _k(todo.key)))
                 return
             row = result.get("row")
             err = (row or {}).get("error") or {}
@@ -250,13 +290,16 @@ class AuditState:
     def counts(self, scan: int) -> dict:
         q = self.db.execute
         total = q("SELECT COUNT(*) FROM items WHERE scan=?", (scan,)).fetchone()[0]
-        skipped = q("SELECT COUNT(*) FROM items WHERE scan=? AND status='skipped'", (scan,)).fetchone()[0]
+        skipped_by = dict(q("SELECT COALESCE(error_code, 'not_media'), COUNT(*) FROM items WHERE scan=? "
+                            "AND status='skipped' GROUP BY 1", (scan,)).fetchall())
+        skipped = sum(skipped_by.values())
         labels = dict(q("SELECT label, COUNT(*) FROM items WHERE scan=? AND status='done' GROUP BY label",
                         (scan,)).fetchall())
         errors = dict(q("SELECT error_code, COUNT(*) FROM items WHERE scan=? AND status='done' "
                         "AND error_code IS NOT NULL GROUP BY error_code", (scan,)).fetchall())
         pending = q("SELECT COUNT(*) FROM items WHERE scan=? AND status IS NULL", (scan,)).fetchone()[0]
-        return {"inputs": total, "reported": sum(labels.values()), "skipped": skipped, "pending": pending,
+        return {"inputs": total, "reported": sum(labels.values()), "skipped": skipped, "skipped_by": skipped_by,
+                "pending": pending,
                 "verdicts": labels, "errors": errors}
 
     def forget_unlisted(self, scan: int) -> None:

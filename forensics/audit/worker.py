@@ -39,7 +39,8 @@ class WorkerConfig:
     memory_per_file: int | None = 2048 * 1024**2  # bytes of address space on top of the warmed-up worker
     storage_options: dict = field(default_factory=dict)  # fsspec options for remote inputs
     thumbnails: bool = False
-    thumb_side: int = 112
+    thumb_side: int = 96
+    profile: str = "full"  # written into every row ("quick": the screening profile)
 
     @property
     def max_bytes(self) -> int:
@@ -166,6 +167,7 @@ class WorkerState:
                    "row": error_row(todo.display, "internal", f"{type(exc).__name__}: {exc}")}
         if out.get("row") is not None:
             out["row"] = clean(out["row"])
+            out["row"]["profile"] = self.config.profile
         out["ms"] = (time.perf_counter() - t0) * 1000
         return out
 
@@ -191,6 +193,9 @@ class WorkerState:
                     pass
         if not todo.explicit and sniff(head) is None and Path(display).suffix.lower() not in MEDIA_SUFFIXES:
             return {"status": "skipped"}
+        if todo.thumb_only:  # the stored result stands (same size and mtime); only the thumbnail is new
+            kind = sniff(head)
+            return {"status": "thumb", "thumb": self._thumbnail(path, kind) if regular and kind else None}
         sha = _sha256(path) if regular and st.st_size <= self.config.max_bytes else None
         if sha is not None and todo.known_hash == sha:
             return {"status": "unchanged", "sha256": sha}

@@ -61,8 +61,17 @@ def register(app: typer.Typer) -> None:
                                                       "endpoint_url=http://127.0.0.1:9000"),
         analyser: List[str] = typer.Option([], "--analyser", hidden=True,
                                            help="Use these analysers (module:Class) instead of the defaults."),
-        html_max_rows: int = typer.Option(5000, "--html-max-rows", min=1,
-                                          help="Rows in the HTML table (charts always count every row)."),
+        html_max_rows: Optional[int] = typer.Option(None, "--html-max-rows", min=1,
+                                                    help="Rows in the HTML table (default 200,000; flagged "
+                                                         "rows first; the charts always count every row)."),
+        quick: bool = typer.Option(False, "--quick",
+                                   help="Screening profile: credentials, metadata, the watermark at native "
+                                        "geometry (no crop/scale/rotation search) and the repository lookups; "
+                                        "no detector. Rows carry \"profile\": \"quick\"."),
+        then_full: bool = typer.Option(False, "--then-full",
+                                       help="With --quick: re-check with the full profile every file the "
+                                            "screening labelled anything but authentic-credentials or "
+                                            "no-evidence."),
         fail_on: Optional[str] = typer.Option(None, "--fail-on", metavar="LIST",
                                               help="Exit 1 if any verdict matches: synthetic (ai-generated, "
                                                    "likely-synthetic), invalid (tampered), or any verdict label; "
@@ -94,6 +103,9 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2)
         if not paths and not resume:
             err.print("error: give at least one PATH (or --resume)")
+            raise typer.Exit(2)
+        if then_full and not quick:
+            err.print("error: --then-full needs --quick")
             raise typer.Exit(2)
         if ray_address and engine != "ray":
             err.print("error: --ray-address needs --engine ray")
@@ -145,13 +157,15 @@ def register(app: typer.Typer) -> None:
                 live.update(state["task"], completed=done, total=total, rate=f"{rate:.1f} files/s")
 
             live.start()
+        stdout_fd = _stdout_to_stderr() if json_out else None
         try:
             summary = run_audit(
                 list(paths or []), out, html=html, csv=csv, parquet=parquet, workers=workers, engine=engine,
                 ray_address=ray_address, resume=resume, options=options, analysers=list(analyser) or None,
                 timeout_per_file=timeout_per_file or None, memory_per_file_mib=memory_per_file or None,
                 storage_options=storage_options, force=force, html_max_rows=html_max_rows,
-                progress=progress_cb)
+                progress=progress_cb, profile="quick" if quick else None if resume else "full",
+                then_full=True if then_full else None if resume else False)
         except AuditError as exc:
             if live:
                 live.stop()
@@ -168,6 +182,9 @@ def register(app: typer.Typer) -> None:
                 live.stop()
             err.print("interrupted: finished files are saved; run the same command with --resume to finish")
             raise typer.Exit(130)
+        finally:
+            if stdout_fd is not None:
+                _restore_stdout(stdout_fd)
         if live:
             live.stop()
 
@@ -180,6 +197,30 @@ def register(app: typer.Typer) -> None:
         if summary.failed:
             raise typer.Exit(2)
         raise typer.Exit(1 if any(summary.verdicts.get(label) for label in fail_labels) else 0)
+
+
+def _stdout_to_stderr() -> int | None:
+    """With --json, stdout carries only the summary: what libraries print while the audit runs (Ray's
+    driver prints cluster events such as a lost node to fd 1) goes to stderr instead."""
+    import os
+    import sys
+
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        os.dup2(2, 1)
+        return saved
+    except (OSError, ValueError):  # no real file descriptors (e.g. captured by a test runner)
+        return None
+
+
+def _restore_stdout(saved: int) -> None:
+    import os
+    import sys
+
+    sys.stdout.flush()
+    os.dup2(saved, 1)
+    os.close(saved)
 
 
 def _print_summary(console, summary) -> None:
@@ -198,8 +239,13 @@ def _print_summary(console, summary) -> None:
         console.print("errors: " + ", ".join(f"{printable(k)} {v}" for k, v in sorted(summary.errors.items())),
                       markup=False, highlight=False)
     rate = f" ({summary.files_per_s:.1f} files/s once workers were up)" if summary.processed else ""
-    console.print(f"{summary.reported} reported, {summary.processed} analysed now{rate}, "
-                  f"{summary.reused} reused from the last run, {summary.skipped} skipped (not images or "
-                  f"videos), {summary.elapsed_s:.1f} s in all", markup=False, highlight=False)
+    why = {"not_media": "not images or videos", "not_regular": "not regular files"}
+    skipped = ", ".join(f"{n} {why.get(k, k)}" for k, n in sorted(summary.skipped_by.items()) if n)
+    recheck = f" ({summary.rechecked_full} flagged by the screening re-checked in full)" \
+        if summary.rechecked_full else ""
+    console.print(f"{summary.reported} reported, {summary.processed} analysed now ({summary.profile} profile)"
+                  f"{rate}{recheck}, {summary.reused} reused from the last run, {summary.skipped} skipped"
+                  f"{' (' + skipped + ')' if skipped else ''}, {summary.elapsed_s:.1f} s in all",
+                  markup=False, highlight=False)
     console.print("written: " + ", ".join(printable(v) for v in summary.outputs.values()), soft_wrap=True,
                   markup=False, highlight=False)

@@ -52,6 +52,8 @@ def register(app: typer.Typer) -> None:
         crjson: bool = typer.Option(False, "--crjson",
                                     help="Print c2pa's crJSON instead of the report: a JSON array, one entry per input "
                                          "({} when a file has no credentials, {\"path\", \"error\"} when it cannot be read)."),
+        quick: bool = typer.Option(False, "--quick", help="Screening: credentials, metadata, watermarks at native "
+                                                          "geometry only, repository lookups; no detector."),
     ):
         """Where did this come from, and did a machine make it?
 
@@ -61,7 +63,8 @@ def register(app: typer.Typer) -> None:
         if crjson:
             raise typer.Exit(run_crjson(paths, trust_anchors=trust_anchors, allow_network=allow_network))
         code = run_verify(paths, json_out=json_out, trust_anchors=trust_anchors, registry=registry,
-                          detector=not no_detector, allow_network=allow_network, fail_labels=fail_labels)
+                          detector=not no_detector, allow_network=allow_network, fail_labels=fail_labels,
+                          quick=quick)
         raise typer.Exit(code)
 
 
@@ -109,7 +112,7 @@ def run_crjson(paths: list[str], *, trust_anchors: list[str] | None = None, allo
 
 def run_verify(paths: list[str], *, json_out: bool = False, trust_anchors: list[str] | None = None,
                registry: str | None = None, detector: bool = True, allow_network: bool = False,
-               fail_labels: set[str] | None = None) -> int:
+               fail_labels: set[str] | None = None, quick: bool = False) -> int:
     import json
     import sys
 
@@ -126,6 +129,10 @@ def run_verify(paths: list[str], *, json_out: bool = False, trust_anchors: list[
         return 2
     options = VerifyOptions(trust_anchors=list(trust_anchors or []), registry_url=registry, detector=detector,
                             allow_network=allow_network)
+    if quick:
+        from ..analysers import screening_options
+
+        options = screening_options(options)
     try:
         from ..verify import Verifier
 

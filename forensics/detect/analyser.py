@@ -13,6 +13,7 @@ from .inference import Detector, DetectorModelError, aggregate
 
 class DetectorAnalyser:
     name = "detector"
+    needs_native_pixels = True  # images are scored at native resolution: smaller copies derive from it
 
     def __init__(self, model: str | None = None):
         self._model = model

@@ -64,11 +64,12 @@ def embed(image: Any, payload: bytes | str, scheme: str | None = None, strength:
 
 
 def detect(image: Any, schemes: list[str] | None = None, fpr: float = 1e-6,
-           expected: bytes | str | None = None) -> list[WatermarkDetection]:
+           expected: bytes | str | None = None, *, geometry_search: bool = True) -> list[WatermarkDetection]:
     """One :class:`WatermarkDetection` per scheme tried (``detected`` says whether it is there at ``fpr``).
 
     ``expected``: a payload to *verify* rather than read blindly; schemes without error correction
-    (dwtDct, dwtDctSvd, rivaGan) can only be calibrated that way.
+    (dwtDct, dwtDctSvd, rivaGan) can only be calibrated that way. ``geometry_search=False``: schemes that
+    search for a crop, scale or rotation (``has_geometry_search``) look at the native geometry only.
     """
     if not 0 < fpr < 1:
         raise WatermarkError(f"fpr must be in (0, 1), got {fpr}")
@@ -82,7 +83,10 @@ def detect(image: Any, schemes: list[str] | None = None, fpr: float = 1e-6,
     out = []
     with _compat.shared_reads():
         for name in schemes if schemes is not None else default_detect_schemes():
-            out.append(get_scheme(name).detect_rgb(rgb, fpr=fpr, expected=exp))
+            scheme = get_scheme(name)
+            kw = {} if geometry_search or not getattr(scheme, "has_geometry_search", False) else \
+                {"geometry_search": False}
+            out.append(scheme.detect_rgb(rgb, fpr=fpr, expected=exp, **kw))
     return out
 
 

@@ -18,10 +18,11 @@ class WatermarkAnalyser:
         from . import default_detect_schemes, detect, get_scheme
 
         schemes = ctx.options.watermark_schemes or default_detect_schemes()
+        search = ctx.options.watermark_geometry_search
         if media.is_video:
             best: dict[str, WatermarkDetection] = {}
             for _t, frame in media.sample_frames(min(4, ctx.options.max_frames)):
-                for d in detect(frame, schemes):
+                for d in detect(frame, schemes, geometry_search=search):
                     cur = best.get(d.scheme)
                     if cur is None or _rank(d) > _rank(cur):
                         best[d.scheme] = d
@@ -33,7 +34,7 @@ class WatermarkAnalyser:
             if scheme.native_max_pixels and w * h > scheme.native_max_pixels:
                 continue  # not searched: this mark cannot be present in a file this large
             rgb = media.rgb(max_side=scheme.detect_max_side) if scheme.detect_max_side else media.rgb()
-            out.extend(detect(rgb, [name]))
+            out.extend(detect(rgb, [name], geometry_search=search))
         return WatermarkFinding(detections=out)
 
 

@@ -85,6 +85,7 @@ class FSWScheme(LumaScheme):
     implies_ai = False
     min_side = 64
     detect_max_side = 1024  # works at a 512-px working resolution: a 1024-px copy reads the same
+    has_geometry_search = True  # detection accepts geometry_search=False: the nominal lattice only
 
     def __init__(self, key: bytes = b"forensics-suite/fsw-v1", t: int = 16):
         self.key = key
@@ -451,7 +452,7 @@ class FSWScheme(LumaScheme):
                         best, improved = (sc, al, cand), True
         return best
 
-    def decode(self, rgb: np.ndarray) -> dict:
+    def decode(self, rgb: np.ndarray, geometry_search: bool = True) -> dict:
         """Low-level decode: {'payload', 'errors', 'attempts', 'sync', 'bits'} (payload None if nothing decodes).
 
         Per working resolution (see :meth:`_passes`): the nominal lattice (any resize, compression or
@@ -459,20 +460,24 @@ class FSWScheme(LumaScheme):
         the scale search) are folded and ranked by their sync score, and the best hypotheses decoded —
         at most MAX_ATTEMPTS decodes per pass. ``attempts`` is that budget over all passes (the union
         bound's H), fixed by the image size alone.
+
+        ``geometry_search=False`` (screening): the nominal lattice at the embedder's working resolution
+        only — marks on the image as issued, resized, recompressed or filtered, not cropped or rotated. The
+        budget stays that of the full search, so a mark found both ways reports the same probability.
         """
         h0, w0 = rgb.shape[:2]
         passes = self._passes(w0, h0)
         budget = MAX_ATTEMPTS * len(passes)
         y = self._luma(rgb)
         best = {"sync": None, "bits": None}
-        for cap in passes:
-            out = self._decode_pass(self._prepare_luma(y, cap), best)
+        for cap in passes if geometry_search else [MAX_UPSCALE]:
+            out = self._decode_pass(self._prepare_luma(y, cap), best, geometry_search)
             if out is not None:
                 out["attempts"] = budget
                 return out
         return {"payload": None, "errors": None, "attempts": budget, "sync": best["sync"], "bits": best["bits"]}
 
-    def _decode_pass(self, r: np.ndarray, best: dict) -> dict | None:
+    def _decode_pass(self, r: np.ndarray, best: dict, geometry_search: bool = True) -> dict | None:
         attempts = 0
 
         def try_decode(score, aligned):
@@ -501,6 +506,8 @@ class FSWScheme(LumaScheme):
             for score, aligned in self._align(fold, top=2):
                 if (out := try_decode(score, aligned)) is not None:
                     return out
+        if not geometry_search:
+            return None
         h, w = r.shape
         hyps = []
         if min(h, w) >= 2 * int(PMIN * T) + 4:
@@ -528,15 +535,17 @@ class FSWScheme(LumaScheme):
         """Hard code bits of the decoded (or best-synchronised) hypothesis, for bit-accuracy figures."""
         return self.decode(rgb)["bits"]
 
-    def detect_rgb(self, rgb: np.ndarray, fpr: float = 1e-6, expected: bytes | None = None) -> WatermarkDetection:
-        return self.detect_with_bits(rgb, fpr, expected)[0]
+    def detect_rgb(self, rgb: np.ndarray, fpr: float = 1e-6, expected: bytes | None = None,
+                   geometry_search: bool = True) -> WatermarkDetection:
+        return self.detect_with_bits(rgb, fpr, expected, geometry_search)[0]
 
-    def detect_with_bits(self, rgb: np.ndarray, fpr: float = 1e-6, expected: bytes | None = None):
+    def detect_with_bits(self, rgb: np.ndarray, fpr: float = 1e-6, expected: bytes | None = None,
+                         geometry_search: bool = True):
         n = self.code.n_bits
         h, w = rgb.shape[:2]
         if min(h, w) < 32:
             return self.not_detected(bits_total=n), None
-        res = self.decode(rgb)
+        res = self.decode(rgb, geometry_search)
         if res["payload"] is None:
             return self.not_detected(bits_total=n), res["bits"]
         # Union bound over every decode the detector *could* have made (MAX_ATTEMPTS hypotheses), so the
