@@ -28,12 +28,17 @@ class WatermarkAnalyser:
             return WatermarkFinding(detections=[best[s] for s in schemes if s in best])
         w, h = media.dimensions
         out: list[WatermarkDetection] = []
+        own_found = False  # fsw-v1 and fsw-v2 carry the same ID: once one is read, the other is not searched
         for name in schemes:
             scheme = get_scheme(name)
             if scheme.native_max_pixels and w * h > scheme.native_max_pixels:
                 continue  # not searched: this mark cannot be present in a file this large
+            if own_found and scheme.geometry_search:
+                continue
             rgb = media.rgb(max_side=scheme.detect_max_side) if scheme.detect_max_side else media.rgb()
-            out.extend(detect(rgb, [name]))
+            found = detect(rgb, [name])
+            own_found = own_found or any(d.detected and scheme.geometry_search for d in found)
+            out.extend(found)
         return WatermarkFinding(detections=out)
 
 

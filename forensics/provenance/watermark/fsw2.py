@@ -58,7 +58,7 @@ class FSW2Scheme(FSWScheme):
     @staticmethod
     def _refine_budget() -> int:
         # each refinement is a hill-climb; its evaluations are capped (see _refine_affine / _refine_homography)
-        return 2 * (REFINE_EVALS + HOMOGRAPHY_EVALS)
+        return 2 * (REFINE_EVALS + LOCAL_EVALS + HOMOGRAPHY_EVALS)
 
     # -- folding on a general projective lattice --------------------------------------------------
     @staticmethod
@@ -89,8 +89,12 @@ class FSW2Scheme(FSWScheme):
         shift = np.array([[1, 0, u0], [0, 1, v0], [0, 0, 1]], dtype=np.float64)
         m = hm @ shift
         flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-        warped = cv2.warpPerspective(r, m, (nu * T, nv * T), flags=flags, borderMode=cv2.BORDER_CONSTANT,
-                                     borderValue=0)
+        size = (nu * T, nv * T)
+        if abs(m[2, 0]) < 1e-12 and abs(m[2, 1]) < 1e-12:  # affine: the cheaper warp
+            warped = cv2.warpAffine(r, m[:2] / m[2, 2], size, flags=flags, borderMode=cv2.BORDER_CONSTANT,
+                                    borderValue=0)
+        else:
+            warped = cv2.warpPerspective(r, m, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         return warped.reshape(nv, T, nu, T).sum(axis=(0, 2))
 
     @staticmethod
@@ -185,6 +189,70 @@ class FSW2Scheme(FSWScheme):
             return best[0], best[1], cv2.getPerspectiveTransform(src, img + best[2]).astype(np.float64)
         return score, aligned, hm
 
+    def _locate(self, fold: np.ndarray, k: int | None = None, near=None, radius: int = 6):
+        """(z, dihedral k, sub-pixel cyclic shift (sy, sx)) of the sync pattern in a fold; ``near``
+        restricts the shift to within ``radius`` px of a known one."""
+        ks = range(8) if k is None else [k]
+        f = np.fft.rfft2(fold)
+        best = None
+        for kk in ks:
+            corr = np.fft.irfft2(f * self.layout["sync_fft8"][kk], s=fold.shape)
+            z = (corr - corr.mean()) / (corr.std() + 1e-9)
+            if near is not None:
+                dy = (np.arange(T)[:, None] - near[0] + T / 2) % T - T / 2
+                dx = (np.arange(T)[None, :] - near[1] + T / 2) % T - T / 2
+                z = np.where((np.abs(dy) <= radius) & (np.abs(dx) <= radius), z, -np.inf)
+            iy, ix = divmod(int(np.argmax(z)), T)
+            if best is None or z[iy, ix] > best[0]:
+                def sub(c, l, r):
+                    den = l - 2 * c + r
+                    return float(np.clip(0.5 * (l - r) / den, -0.5, 0.5)) if den < 0 else 0.0
+                zz = np.where(np.isfinite(z), z, 0.0)
+                fy = sub(zz[iy, ix], zz[(iy - 1) % T, ix], zz[(iy + 1) % T, ix])
+                fx = sub(zz[iy, ix], zz[iy, (ix - 1) % T], zz[iy, (ix + 1) % T])
+                best = (float(z[iy, ix]), kk, (iy + fy, ix + fx))
+        return best
+
+    def _refine_local(self, r, hm, score, aligned, rounds: int = 2):
+        """Perspective from local shifts: fold each image quadrant on the current lattice; where the sync
+        pattern sits in each (relative to the whole fold) is the local lattice offset, so the four
+        quadrant centres give four correspondences and an exact homography. Kept only if it raises the
+        sync score."""
+        import cv2
+
+        h, w = r.shape
+        best = (score, aligned, hm)
+        for _ in range(rounds):
+            cur = best[2]
+            whole = self._fold_h(r, cur)
+            if whole is None:
+                break
+            z0, k0, s0 = self._locate(whole)
+            src, dst = [], []
+            for qy in (0, 1):
+                for qx in (0, 1):
+                    part = np.zeros_like(r)
+                    ys, xs = slice(qy * h // 2, (qy + 1) * h // 2), slice(qx * w // 2, (qx + 1) * w // 2)
+                    part[ys, xs] = r[ys, xs]
+                    fq = self._fold_h(part, cur)
+                    if fq is None:
+                        break
+                    _, _, sq = self._locate(fq, k=k0, near=s0)
+                    d = (np.array(sq) - np.array(s0) + T / 2) % T - T / 2  # (dy, dx), fold coords
+                    x = np.array([(qx + 0.5) * w / 2, (qy + 0.5) * h / 2, 1.0])
+                    u = np.linalg.inv(cur) @ x
+                    u = u[:2] / u[2]
+                    src.append([u[0] - d[1], u[1] - d[0]])
+                    dst.append(x[:2])
+            if len(src) < 4:
+                break
+            cand = cv2.getPerspectiveTransform(np.float32(src), np.float32(dst)).astype(np.float64)
+            sc, al = self._score_h(r, cand)
+            if not sc > best[0]:
+                break
+            best = (sc, al, cand)
+        return best
+
     # -- decoding ---------------------------------------------------------------------------------
     def decode(self, rgb: np.ndarray, search_geometry: bool = True) -> dict:
         h0, w0 = rgb.shape[:2]
@@ -242,8 +310,13 @@ class FSW2Scheme(FSWScheme):
         for i, (score, aligned, hm) in enumerate(hyps[:DECODES // 2]):
             if (out := self._try_decode(score, aligned, best)) is not None:
                 return out
-            if i < 2 and score >= REFINE_MIN_SYNC - 1.0:
+            if i < 2 and score >= REFINE_MIN_SYNC - 0.5:
                 score, aligned, hm = self._refine_affine(r, hm, score, aligned)
+                if (out := self._try_decode(score, aligned, best)) is not None:
+                    return out
+                if score < REFINE_MIN_SYNC:
+                    continue
+                score, aligned, hm = self._refine_local(r, hm, score, aligned)
                 if (out := self._try_decode(score, aligned, best)) is not None:
                     return out
                 score, aligned, hm = self._refine_homography(r, hm, score, aligned)
@@ -278,3 +351,4 @@ class FSW2Scheme(FSWScheme):
 
 REFINE_EVALS = 48
 HOMOGRAPHY_EVALS = 64
+LOCAL_EVALS = 2  # _refine_local's rounds (each scores one new lattice)
