@@ -29,6 +29,8 @@ from .ecc import false_positive_probability
 from .fsw import _FLIP_PATTERNS, CHASE, NOMINAL, REFINE_MIN_SYNC, T, FSWScheme
 
 DECODES = 10  # BCH decodes per pass (besides the nominal lattice's two alignments)
+SWEEP_TOP = 4  # lattices the fallback sweep proposes
+REFINED = 2  # best hypotheses refined (affine, local shifts, homography)
 SWEEP_ROT_STEP, SWEEP_ROT_SCALES = 0.5, (0.98, 1.0, 1.02)  # the fallback rotation sweep (degrees; scales)
 ASPECTS = (1 / 1.25, 1 / 1.12, 1.12, 1.25)  # width / height stretches in the fallback sweep
 HOMOGRAPHY_STEPS = (2.0, 1.0, 0.5)  # corner offsets tried when refining perspective, working px
@@ -58,7 +60,7 @@ class FSW2Scheme(FSWScheme):
     @staticmethod
     def _refine_budget() -> int:
         # each refinement is a hill-climb; its evaluations are capped (see _refine_affine / _refine_homography)
-        return 2 * (REFINE_EVALS + LOCAL_EVALS + HOMOGRAPHY_EVALS)
+        return REFINED * (REFINE_EVALS + LOCAL_EVALS + HOMOGRAPHY_EVALS)
 
     # -- folding on a general projective lattice --------------------------------------------------
     @staticmethod
@@ -123,7 +125,7 @@ class FSW2Scheme(FSWScheme):
             for sc in SWEEP_ROT_SCALES:
                 out.append(sc * T * np.diag([a, 1.0]))
                 out.append(sc * T * np.diag([1.0, a]))
-        for sc in np.exp(np.arange(np.log(0.9), np.log(self.PMAX), np.log(1.015))):
+        for sc in np.exp(np.arange(np.log(self.PMIN), np.log(self.PMAX), np.log(1.015))):
             out.append(sc * NOMINAL)
         return out
 
@@ -301,7 +303,7 @@ class FSW2Scheme(FSWScheme):
                 if aligned is not None:
                     hyps.append((score, aligned, hm))
         if not hyps or max(hyps, key=lambda t: t[0])[0] < REFINE_MIN_SYNC + 1.0:
-            for basis in self._sweep(r):
+            for basis in self._sweep(r, top=SWEEP_TOP):
                 hm = self._hm(basis)
                 score, aligned = self._score_h(r, hm)
                 if aligned is not None:
@@ -310,7 +312,7 @@ class FSW2Scheme(FSWScheme):
         for i, (score, aligned, hm) in enumerate(hyps[:DECODES // 2]):
             if (out := self._try_decode(score, aligned, best)) is not None:
                 return out
-            if i < 2 and score >= REFINE_MIN_SYNC - 0.5:
+            if i < REFINED and score >= REFINE_MIN_SYNC - 0.5:
                 score, aligned, hm = self._refine_affine(r, hm, score, aligned)
                 if (out := self._try_decode(score, aligned, best)) is not None:
                     return out
