@@ -26,11 +26,13 @@ import numpy as np
 
 from ...report import WatermarkDetection
 from .ecc import false_positive_probability
-from .fsw import _FLIP_PATTERNS, CHASE, NOMINAL, REFINE_MIN_SYNC, T, FSWScheme
+from .fsw import _FLIP_PATTERNS, CHASE, NOMINAL, REFINE_MIN_SYNC, T, FSWScheme, _dihedral
 
 DECODES = 10  # BCH decodes per pass (besides the nominal lattice's two alignments)
-SWEEP_TOP = 4  # lattices the fallback sweep proposes
+SWEEP_TOP = 6  # lattices the fallback sweep proposes
 REFINED = 2  # best hypotheses refined (affine, local shifts, homography)
+KNOWN_K_SYNC = 6.5  # sync z from which a refinement keeps the flip / rotation it started with
+PROBE, PROBE_EVALS = 6, 16  # hypotheses given a short affine climb before ranking, and its evaluations
 SWEEP_ROT_STEP, SWEEP_ROT_SCALES = 0.5, (0.98, 1.0, 1.02)  # the fallback rotation sweep (degrees; scales)
 ASPECTS = (1 / 1.25, 1 / 1.12, 1.12, 1.25)  # width / height stretches in the fallback sweep
 HOMOGRAPHY_STEPS = (2.0, 1.0, 0.5)  # corner offsets tried when refining perspective, working px
@@ -60,7 +62,7 @@ class FSW2Scheme(FSWScheme):
     @staticmethod
     def _refine_budget() -> int:
         # each refinement is a hill-climb; its evaluations are capped (see _refine_affine / _refine_homography)
-        return REFINED * (REFINE_EVALS + LOCAL_EVALS + HOMOGRAPHY_EVALS)
+        return PROBE * PROBE_EVALS + REFINED * (REFINE_EVALS + LOCAL_EVALS + HOMOGRAPHY_EVALS)
 
     # -- folding on a general projective lattice --------------------------------------------------
     @staticmethod
@@ -104,6 +106,27 @@ class FSW2Scheme(FSWScheme):
         a = basis / T
         return np.array([[a[0, 0], a[0, 1], origin[0]], [a[1, 0], a[1, 1], origin[1]], [0, 0, 1]], np.float64)
 
+    def _score_k(self, r: np.ndarray, hm: np.ndarray, k: int | None):
+        """:meth:`_score_h` for one known flip / 90° rotation ``k`` (a refinement keeps it): 8× less FFT work."""
+        if k is None:
+            return self._score_h(r, hm)
+        fold = self._fold_h(r, hm)
+        if fold is None:
+            return -np.inf, None
+        corr = np.fft.irfft2(np.fft.rfft2(fold) * self.layout["sync_fft8"][k], s=fold.shape)
+        i = int(np.argmax(corr))
+        z = float((corr.flat[i] - corr.mean()) / (corr.std() + 1e-9))
+        sy, sx = divmod(i, T)
+        return z, _dihedral(np.roll(fold, (-sy, -sx), axis=(0, 1)), k)
+
+    def _k_of(self, r: np.ndarray, hm: np.ndarray) -> int | None:
+        """The flip / 90° rotation of a lattice whose sync is already clear (None: keep trying all 8)."""
+        fold = self._fold_h(r, hm)
+        if fold is None:
+            return None
+        z, k, _ = self._locate(fold)
+        return k if z >= KNOWN_K_SYNC else None
+
     def _score_h(self, r: np.ndarray, hm: np.ndarray):
         fold = self._fold_h(r, hm)
         if fold is None:
@@ -146,6 +169,7 @@ class FSW2Scheme(FSWScheme):
         """Hill-climb the sync score over the 4 linear parameters (scale, rotation, aspect, shear)."""
         evals = REFINE_EVALS if evals is None else evals
         best = (score, aligned, hm)
+        k = self._k_of(r, hm)
         used = 0
         for step in (0.006, 0.003, 0.0015):
             improved = True
@@ -158,7 +182,7 @@ class FSW2Scheme(FSWScheme):
                         cand = best[2].copy()
                         cand[:2, :2] = best[2][:2, :2] @ d[:2, :2]
                         used += 1
-                        sc, al = self._score_h(r, cand)
+                        sc, al = self._score_k(r, cand, k)
                         if sc > best[0]:
                             best, improved = (sc, al, cand), True
         return best
@@ -173,6 +197,7 @@ class FSW2Scheme(FSWScheme):
         inv = np.linalg.inv(hm)
         src = cv2.perspectiveTransform(img[None], inv)[0]  # tile coords of the image corners
         best = (score, aligned, np.zeros((4, 2), np.float32))
+        k = self._k_of(r, hm)
         used = 0
         for step in HOMOGRAPHY_STEPS:
             improved = True
@@ -184,7 +209,7 @@ class FSW2Scheme(FSWScheme):
                         off[k // 2, k % 2] += sgn * step
                         cand = cv2.getPerspectiveTransform(src, img + off).astype(np.float64)
                         used += 1
-                        sc, al = self._score_h(r, cand)
+                        sc, al = self._score_k(r, cand, k)
                         if sc > best[0]:
                             best, improved = (sc, al, off), True
         if best[2].any():
@@ -309,6 +334,11 @@ class FSW2Scheme(FSWScheme):
                 if aligned is not None:
                     hyps.append((score, aligned, hm))
         hyps.sort(key=lambda t: -t[0])
+        # Probe: a short affine climb on each of the best few. Over thousands of hypotheses the noise
+        # maxima reach the true lattice's raw score, but only the true one climbs far.
+        probed = [self._refine_affine(r, hm, score, aligned, evals=PROBE_EVALS)
+                  for score, aligned, hm in hyps[:PROBE]]
+        hyps = sorted(probed, key=lambda t: -t[0]) + hyps[PROBE:]
         for i, (score, aligned, hm) in enumerate(hyps[:DECODES // 2]):
             if (out := self._try_decode(score, aligned, best)) is not None:
                 return out
