@@ -151,3 +151,22 @@ def test_taesd_loader_builds_from_flat_keys():
     z = e(x)
     assert z.shape == (1, lat, 8, 6)
     assert d(z).shape == (1, 3, 64, 48)
+
+
+def test_verify_reads_one_fsw_version_cheap_first(tmp_path, host):
+    from PIL import Image
+
+    from forensics.analysers import AnalysisContext, VerifyOptions
+    from forensics.media import Media
+    from forensics.provenance.watermark.analyser import WatermarkAnalyser
+
+    def analyse(img):
+        path = tmp_path / "x.png"
+        Image.fromarray(img).save(path)
+        ctx = AnalysisContext(options=VerifyOptions(watermark_schemes=["fsw-v1", "fsw-v2"]))
+        return {d.scheme: d for d in WatermarkAnalyser().analyse(Media.open(path), ctx).detections}
+
+    v1 = analyse(wm.embed(host, PAYLOAD, scheme="fsw-v1"))
+    assert v1["fsw-v1"].detected and "fsw-v2" not in v1  # v1 read: v2 not searched
+    v2 = analyse(wm.embed(host, PAYLOAD, scheme="fsw-v2"))
+    assert not v2["fsw-v1"].detected and v2["fsw-v2"].payload == PAYLOAD.hex()

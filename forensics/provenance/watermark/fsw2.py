@@ -11,9 +11,11 @@ manifest's soft-binding ID is carried unchanged. What differs:
   sweep of full folds: rotations every 0.5° up to ±16° at native scale (±2 %), aspect stretches of
   1.12 and 1.25 either way, and isotropic scales 0.9–2.3 (crops, canvas changes). The sync peak of a full
   fold is only ~0.3° and ~0.5 % wide, and incoherent statistics (autocorrelation, power spectrum) do not
-  show a mark this faint on textured photos, hence the coherent sweep. The best lattices are refined
-  by hill-climbing the sync score over the four affine parameters, then over the image corners'
-  offsets (a homography: perspective up to a few per cent).
+  show a mark this faint on textured photos, hence the coherent sweep. The six best get a short affine
+  climb (over thousands of hypotheses the noise maxima reach the true lattice's raw sync score, but
+  only the true one climbs far); the best two are then refined fully: the four affine parameters, the
+  local shifts of the image quadrants (an exact homography from four correspondences), the image
+  corners' offsets (perspective up to a few per cent).
 * ``search_geometry=False`` decodes the nominal lattice only (resizes, compression, filters, colour edits,
   crops — no rotation or perspective): the audit's quick profile.
 
