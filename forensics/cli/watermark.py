@@ -91,7 +91,7 @@ def register(app: typer.Typer) -> None:
         paths: List[str] = typer.Argument(..., metavar="PATH...", help="Images or videos."),
         scheme: Optional[List[str]] = typer.Option(None, "--scheme", metavar="NAME",
                                                    help="Scheme(s) to look for (repeatable or comma-separated). "
-                                                        "Default: fsw-v1 + the Stable Diffusion / SDXL marks."),
+                                                        "Default: fsw-v1, fsw-v2 + the Stable Diffusion / SDXL marks."),
         payload: Optional[str] = typer.Option(None, "--payload", metavar="HEX",
                                               help="Verify this expected payload (needed to calibrate dwtDct, "
                                                    "dwtDctSvd and rivaGan, which have no error correction)."),
