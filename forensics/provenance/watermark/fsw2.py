@@ -37,6 +37,9 @@ KNOWN_K_SYNC = 6.5  # sync z from which a refinement keeps the flip / rotation i
 PROBE, PROBE_EVALS = 6, 16  # hypotheses given a short affine climb before ranking, and its evaluations
 SWEEP_ROT_STEP, SWEEP_ROT_SCALES = 0.5, (0.98, 1.0, 1.02)  # the fallback rotation sweep (degrees; scales)
 ASPECTS = (1 / 1.25, 1 / 1.12, 1.12, 1.25)  # width / height stretches in the fallback sweep
+REFINE_EVALS = 48  # evaluations of a full affine refinement
+LOCAL_EVALS = 2  # _refine_local's rounds (each scores one new lattice)
+HOMOGRAPHY_EVALS = 64  # evaluations of the corner-offset refinement
 HOMOGRAPHY_STEPS = (2.0, 1.0, 0.5)  # corner offsets tried when refining perspective, working px
 
 
@@ -233,9 +236,9 @@ class FSW2Scheme(FSWScheme):
                 z = np.where((np.abs(dy) <= radius) & (np.abs(dx) <= radius), z, -np.inf)
             iy, ix = divmod(int(np.argmax(z)), T)
             if best is None or z[iy, ix] > best[0]:
-                def sub(c, l, r):
-                    den = l - 2 * c + r
-                    return float(np.clip(0.5 * (l - r) / den, -0.5, 0.5)) if den < 0 else 0.0
+                def sub(c, lo, hi):
+                    den = lo - 2 * c + hi
+                    return float(np.clip(0.5 * (lo - hi) / den, -0.5, 0.5)) if den < 0 else 0.0
                 zz = np.where(np.isfinite(z), z, 0.0)
                 fy = sub(zz[iy, ix], zz[(iy - 1) % T, ix], zz[(iy + 1) % T, ix])
                 fx = sub(zz[iy, ix], zz[iy, (ix - 1) % T], zz[iy, (ix + 1) % T])
@@ -382,7 +385,3 @@ class FSW2Scheme(FSWScheme):
                                   bits_matched=n - res["errors"], bits_total=n,
                                   false_positive_probability=p, source=self.source, implies_ai=False), res["bits"]
 
-
-REFINE_EVALS = 48
-HOMOGRAPHY_EVALS = 64
-LOCAL_EVALS = 2  # _refine_local's rounds (each scores one new lattice)
