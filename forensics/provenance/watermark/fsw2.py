@@ -71,7 +71,7 @@ class FSW2Scheme(FSWScheme):
 
     # -- folding on a general projective lattice --------------------------------------------------
     @staticmethod
-    def _fold_h(r: np.ndarray, hm: np.ndarray, centre_tiles: int | None = None) -> np.ndarray | None:
+    def _fold_h(r: np.ndarray, hm: np.ndarray) -> np.ndarray | None:
         """Fold ``r`` on the lattice given by ``hm`` (3x3: tile-pixel coords (u, v, 1) → image px)."""
         import cv2
 
@@ -87,11 +87,6 @@ class FSW2Scheme(FSWScheme):
         uv = uvw[:2] / uvw[2]
         u0, v0 = np.floor(uv.min(axis=1) / T) * T
         u1, v1 = np.ceil(uv.max(axis=1) / T) * T
-        if centre_tiles:
-            cu, cv = (inv @ np.array([w / 2, h / 2, 1.0]))[:2] / (inv @ np.array([w / 2, h / 2, 1.0]))[2]
-            half = centre_tiles * T / 2
-            u0, u1 = max(u0, np.floor((cu - half) / T) * T), min(u1, np.ceil((cu + half) / T) * T)
-            v0, v1 = max(v0, np.floor((cv - half) / T) * T), min(v1, np.ceil((cv + half) / T) * T)
         nu, nv = int(round((u1 - u0) / T)), int(round((v1 - v0) / T))
         if nu * nv > 400 or nu < 1 or nv < 1:
             return None
