@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
                                               help="Payload as hex (default scheme: 6 bytes = 12 hex digits). "
                                                    "Default: random."),
         scheme: Optional[str] = typer.Option(None, "--scheme", metavar="NAME",
-                                             help="Scheme (default fsw-v1; also dwtDct, dwtDctSvd, rivaGan)."),
+                                             help="Scheme (default fsw-v1; also fsw-v2, dwtDct, dwtDctSvd, rivaGan)."),
         strength: Optional[float] = typer.Option(None, "--strength", min=0.05, max=4.0,
                                                  help="Embedding strength relative to the scheme's default."),
         quality: int = typer.Option(95, "--quality", min=1, max=100, help="JPEG / WebP quality of OUT."),
@@ -99,7 +99,7 @@ def register(app: typer.Typer) -> None:
         paths: List[str] = typer.Argument(..., metavar="PATH...", help="Images or videos."),
         scheme: Optional[List[str]] = typer.Option(None, "--scheme", metavar="NAME",
                                                    help="Scheme(s) to look for (repeatable or comma-separated). "
-                                                        "Default: fsw-v1 + the Stable Diffusion / SDXL marks."),
+                                                        "Default: fsw-v1, fsw-v2 + the Stable Diffusion / SDXL marks."),
         payload: Optional[str] = typer.Option(None, "--payload", metavar="HEX",
                                               help="Verify this expected payload (needed to calibrate dwtDct, "
                                                    "dwtDctSvd and rivaGan, which have no error correction)."),
@@ -158,10 +158,14 @@ def register(app: typer.Typer) -> None:
     def bench(
         images: str = typer.Option(..., "--images", metavar="DIR", help="Folder of (unmarked) test images."),
         out: str = typer.Option(..., "--out", metavar="DIR", help="Where to write JSON, markdown and the plot."),
-        schemes: Optional[str] = typer.Option("fsw-v1,dwtDct,dwtDctSvd", "--schemes", metavar="A,B",
+        schemes: Optional[str] = typer.Option("fsw-v1,fsw-v2,dwtDct,dwtDctSvd", "--schemes", metavar="A,B",
                                               help="Schemes to compare (rivaGan takes seconds per image)."),
         attacks: Optional[str] = typer.Option(None, "--attacks", metavar="A,B",
-                                              help="Attacks (default: all of them; see docs/watermark.md)."),
+                                              help="Attacks or sets: basic (issue 3), pipeline (issue 16); "
+                                                   "default: all of them; see docs/watermark.md."),
+        regen: Optional[str] = typer.Option(None, "--regen-models", metavar="DIR",
+                                            help="Also attack by regeneration through each TAESD autoencoder "
+                                                 "found in DIR (needs the [train] extra; seconds per image)."),
         limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use N images spread over the folder."),
         fp_images: Optional[str] = typer.Option(None, "--fp-images", metavar="DIR",
                                                 help="Unmarked images for the false-positive rate (default: --images)."),
@@ -194,11 +198,17 @@ def register(app: typer.Typer) -> None:
             if not imgs:
                 raise wm.WatermarkError(f"no images found in {images}")
             fps = b.list_images(fp_images, fp_limit) if fp_images else (imgs[:fp_limit] if fp_limit else None)
+            extra = None
+            if regen:
+                from ..provenance.watermark.regen import regeneration_attacks
+
+                extra = regeneration_attacks(regen)
         except ForensicsError as exc:
             _err("bench", exc.message)
             raise typer.Exit(2)
         progress = None if quiet else (lambda m: typer.echo(m, err=True))
-        result = b.run_bench(imgs, names, att, fp_images=fps, max_side=max_side, progress=progress)
+        result = b.run_bench(imgs, names, att, fp_images=fps, max_side=max_side, progress=progress,
+                             extra_attacks=extra)
         paths = b.write_outputs(result, Path(out))
         b.print_table(result)
         typer.echo(" ".join(f"{k}: {v}" for k, v in paths.items()))

@@ -64,12 +64,15 @@ def embed(image: Any, payload: bytes | str, scheme: str | None = None, strength:
 
 
 def detect(image: Any, schemes: list[str] | None = None, fpr: float = 1e-6,
-           expected: bytes | str | None = None, *, geometry_search: bool = True) -> list[WatermarkDetection]:
+           expected: bytes | str | None = None, search_geometry: bool = True) -> list[WatermarkDetection]:
     """One :class:`WatermarkDetection` per scheme tried (``detected`` says whether it is there at ``fpr``).
 
+    ``search_geometry=False``: the fsw schemes decode their nominal lattice only (resizes, compression,
+    filters, colour edits and crops are still found; rotation, aspect and perspective are not) — the
+    audit's quick profile. The reported false-positive probability counts only the hypotheses tried.
+
     ``expected``: a payload to *verify* rather than read blindly; schemes without error correction
-    (dwtDct, dwtDctSvd, rivaGan) can only be calibrated that way. ``geometry_search=False``: schemes that
-    search for a crop, scale or rotation (``has_geometry_search``) look at the native geometry only.
+    (dwtDct, dwtDctSvd, rivaGan) can only be calibrated that way.
     """
     if not 0 < fpr < 1:
         raise WatermarkError(f"fpr must be in (0, 1), got {fpr}")
@@ -83,10 +86,9 @@ def detect(image: Any, schemes: list[str] | None = None, fpr: float = 1e-6,
     out = []
     with _compat.shared_reads():
         for name in schemes if schemes is not None else default_detect_schemes():
-            scheme = get_scheme(name)
-            kw = {} if geometry_search or not getattr(scheme, "has_geometry_search", False) else \
-                {"geometry_search": False}
-            out.append(scheme.detect_rgb(rgb, fpr=fpr, expected=exp, **kw))
+            s = get_scheme(name)
+            kw = {"search_geometry": search_geometry} if s.geometry_search else {}
+            out.append(s.detect_rgb(rgb, fpr=fpr, expected=exp, **kw))
     return out
 
 
@@ -96,7 +98,14 @@ def _fsw():
     return FSWScheme()
 
 
-register_scheme(DEFAULT_SCHEME, _fsw, default_detect=True)
+def _fsw2():
+    from .fsw2 import FSW2Scheme
+
+    return FSW2Scheme()
+
+
+register_scheme("fsw-v1", _fsw, default_detect=True)
+register_scheme("fsw-v2", _fsw2, default_detect=True)
 
 from . import compat as _compat  # noqa: E402  (registers invisible-watermark schemes and third-party marks)
 

@@ -30,6 +30,7 @@ class WatermarkScheme:
     source: ClassVar[str | None] = None  # human label of who applies this mark
     implies_ai: ClassVar[bool] = False  # only generators apply this mark
     embeddable: ClassVar[bool] = True  # False for marks we only detect (SD / SDXL)
+    geometry_search: ClassVar[bool] = False  # detect_rgb accepts search_geometry= (rotation / perspective search)
     min_side: ClassVar[int] = 64
     extra: ClassVar[str | None] = None  # the optional extra (pyproject) the scheme needs, None in the base install
     # Detection on large images. ``detect_max_side``: the scheme reads the same from a copy downscaled to

@@ -20,9 +20,9 @@ import numpy as np
 
 from ...errors import ForensicsError, WatermarkError
 from . import get_scheme
-from .attacks import LOWER_TARGET, get_attacks
+from .attacks import LOWER_TARGET, PIPELINE_SPECS, describe, get_attacks
 
-BLIND = {"fsw-v1"}  # schemes whose detection needs no expected payload
+BLIND = {"fsw-v1", "fsw-v2"}  # schemes whose detection needs no expected payload
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -138,8 +138,9 @@ def _bit_accuracy(bits: np.ndarray | None, ref: np.ndarray) -> float:
 
 def run_bench(images: list[Path], schemes: list[str], attacks: list[str] | None = None, *,
               fp_images: list[Path] | None = None, fpr: float = 1e-6, max_side: int | None = None,
-              progress: Callable[[str], None] | None = None) -> dict:
+              progress: Callable[[str], None] | None = None, extra_attacks: dict | None = None) -> dict:
     atts = get_attacks(attacks)
+    atts.update(extra_attacks or {})  # e.g. the regeneration attacks (regen.py), which need torch
     say = progress or (lambda _m: None)
     results: dict[str, SchemeResult] = {}
     cache: dict[Path, np.ndarray] = {}
@@ -212,6 +213,7 @@ def run_bench(images: list[Path], schemes: list[str], attacks: list[str] | None 
         "fp_images": len(fp_list),
         "max_side": max_side,
         "attacks": list(atts),
+        "attack_parameters": {k: describe(PIPELINE_SPECS[k]) for k in atts if k in PIPELINE_SPECS},
         "lower_target_attacks": sorted(LOWER_TARGET),
         "schemes": {k: v.summary() for k, v in results.items()},
     }

@@ -83,9 +83,12 @@ class FSWScheme(LumaScheme):
     payload_bytes = 6
     source = "forensics-suite soft binding"
     implies_ai = False
+    geometry_search = True  # detect_rgb takes search_geometry=
     min_side = 64
     detect_max_side = 1024  # works at a 512-px working resolution: a 1024-px copy reads the same
-    has_geometry_search = True  # detection accepts geometry_search=False: the nominal lattice only
+    # Per-version parameters (a later version subclasses and overrides them; see fsw2.py).
+    WORK, MAX_UPSCALE, HEADER = WORK, MAX_UPSCALE, HEADER
+    PMIN, PMAX, MAX_ROT, MAX_ATTEMPTS = PMIN, PMAX, MAX_ROT, MAX_ATTEMPTS
 
     def __init__(self, key: bytes = b"forensics-suite/fsw-v1", t: int = 16):
         self.key = key
@@ -119,17 +122,17 @@ class FSWScheme(LumaScheme):
 
     def tile(self, payload: bytes) -> np.ndarray:
         """The T×T tile for a payload (unit gains)."""
-        bits = self.code.encode(bytes([HEADER]) + payload)
+        bits = self.code.encode(bytes([self.HEADER]) + payload)
         return np.kron(self._cells(bits), np.ones((CELL, CELL), np.float32))
 
     # -- embedding ------------------------------------------------------------------------------
-    @staticmethod
-    def working_size(w: int, h: int, cap: float | None = None) -> tuple[int, int]:
+    @classmethod
+    def working_size(cls, w: int, h: int, cap: float | None = None) -> tuple[int, int]:
         """Embedding and detection both resample to long side WORK (up or down): a resized copy then has
         the same tile period as the original, whatever its size. Upscaling stops at MAX_UPSCALE, or the
         cells of a tiny image would shrink below a pixel and average away (images under WORK/MAX_UPSCALE
         px lose that resize invariance; they keep working, with fewer tiles)."""
-        s = min(WORK / max(w, h), cap if cap is not None else MAX_UPSCALE)
+        s = min(cls.WORK / max(w, h), cap if cap is not None else cls.MAX_UPSCALE)
         return max(1, round(w * s)), max(1, round(h * s))
 
     def _cells(self, bits: np.ndarray, gains: np.ndarray | None = None) -> np.ndarray:
@@ -176,7 +179,7 @@ class FSWScheme(LumaScheme):
         payload = self.check_payload(payload)
         y = y.astype(np.float32)
         h, w = y.shape
-        bits = self.code.encode(bytes([HEADER]) + payload)
+        bits = self.code.encode(bytes([self.HEADER]) + payload)
         sign = bits.astype(np.float64) * 2 - 1
         mask = self._mask(y)
         rms_target = TARGET_RMS * (strength if strength is not None else 1.0)
@@ -231,14 +234,14 @@ class FSWScheme(LumaScheme):
             return cv2.cvtColor(rgb.astype(np.float32), cv2.COLOR_RGB2GRAY)
         return rgb.astype(np.float32)
 
-    @staticmethod
-    def _passes(w: int, h: int) -> list[float]:
+    @classmethod
+    def _passes(cls, w: int, h: int) -> list[float]:
         """Upscale caps to detect with: the embedder's, and — when that cap binds (small images) — none,
         so that a downscaled copy of a larger marked image is still seen at the tile period it was made at."""
-        return [MAX_UPSCALE] if WORK / max(w, h) <= MAX_UPSCALE else [float("inf"), MAX_UPSCALE]
+        return [cls.MAX_UPSCALE] if cls.WORK / max(w, h) <= cls.MAX_UPSCALE else [float("inf"), cls.MAX_UPSCALE]
 
-    @staticmethod
-    def _lattice(r: np.ndarray, top: int = 2) -> list[np.ndarray]:
+    @classmethod
+    def _lattice(cls, r: np.ndarray, top: int = 2) -> list[np.ndarray]:
         """Candidate lattice bases (2x2, columns = tile vectors) from the residual's autocorrelation.
 
         A vector's score sums the autocorrelation at all its multiples that fit in the image: the tile
@@ -255,12 +258,12 @@ class FSWScheme(LumaScheme):
         acf = np.fft.fftshift(acf) / (acf[0, 0] + 1e-9)
         acf = acf - cv2.blur(acf, (7, 7))
         cy, cx = h // 2, w // 2
-        pmin = int(PMIN * T)
-        tan = np.tan(np.deg2rad(MAX_ROT))
+        pmin = int(cls.PMIN * T)
+        tan = np.tan(np.deg2rad(cls.MAX_ROT))
         axes = []
         for axis in (0, 1):
             along, across = (cx, cy) if axis == 0 else (cy, cx)
-            pmax = min(int(PMAX * T), along - 2)
+            pmax = min(int(cls.PMAX * T), along - 2)
             if pmax <= pmin:
                 return []
             ps, qs = [], []
@@ -402,7 +405,7 @@ class FSWScheme(LumaScheme):
         scales, folds = [], []
         # Only periods >= 0.9 T: detection resamples to WORK, so resizing leaves the period alone and
         # cropping lengthens it; shorter periods (padding, expanded canvases) come from the autocorrelation.
-        for sc in np.exp(np.arange(np.log(0.9), np.log(PMAX), np.log(1.015))):
+        for sc in np.exp(np.arange(np.log(0.9), np.log(self.PMAX), np.log(1.015))):
             p = sc * T
             n = int(min(4, (min(h, w) - 2) // p))
             if n < 2:
@@ -452,32 +455,29 @@ class FSWScheme(LumaScheme):
                         best, improved = (sc, al, cand), True
         return best
 
-    def decode(self, rgb: np.ndarray, geometry_search: bool = True) -> dict:
+    def decode(self, rgb: np.ndarray, search_geometry: bool = True) -> dict:
         """Low-level decode: {'payload', 'errors', 'attempts', 'sync', 'bits'} (payload None if nothing decodes).
 
         Per working resolution (see :meth:`_passes`): the nominal lattice (any resize, compression or
         filtering of the whole image) is tried first; then autocorrelation candidates (or, failing them,
         the scale search) are folded and ranked by their sync score, and the best hypotheses decoded —
         at most MAX_ATTEMPTS decodes per pass. ``attempts`` is that budget over all passes (the union
-        bound's H), fixed by the image size alone.
-
-        ``geometry_search=False`` (screening): the nominal lattice at the embedder's working resolution
-        only — marks on the image as issued, resized, recompressed or filtered, not cropped or rotated. The
-        budget stays that of the full search, so a mark found both ways reports the same probability.
+        bound's H), fixed by the image size alone. ``search_geometry=False``: the nominal lattice only
+        (two alignments per pass, so H = 2 per pass).
         """
         h0, w0 = rgb.shape[:2]
         passes = self._passes(w0, h0)
-        budget = MAX_ATTEMPTS * len(passes)
+        budget = (self.MAX_ATTEMPTS if search_geometry else 2) * len(passes)
         y = self._luma(rgb)
         best = {"sync": None, "bits": None}
-        for cap in passes if geometry_search else [MAX_UPSCALE]:
-            out = self._decode_pass(self._prepare_luma(y, cap), best, geometry_search)
+        for cap in passes:
+            out = self._decode_pass(self._prepare_luma(y, cap), best, search_geometry)
             if out is not None:
                 out["attempts"] = budget
                 return out
         return {"payload": None, "errors": None, "attempts": budget, "sync": best["sync"], "bits": best["bits"]}
 
-    def _decode_pass(self, r: np.ndarray, best: dict, geometry_search: bool = True) -> dict | None:
+    def _decode_pass(self, r: np.ndarray, best: dict, search_geometry: bool = True) -> dict | None:
         attempts = 0
 
         def try_decode(score, aligned):
@@ -494,7 +494,7 @@ class FSWScheme(LumaScheme):
                 word = hard.copy()
                 word[weakest[flips]] ^= 1
                 res = self.code.decode(word)
-                if res is not None and res[0][0] == HEADER:
+                if res is not None and res[0][0] == self.HEADER:
                     # distance from what was read to the codeword found (not just the BCH corrections):
                     # the false-positive bound holds for any codeword at that distance, however found
                     errors = int((self.code.encode(res[0]) != hard).sum())
@@ -506,11 +506,11 @@ class FSWScheme(LumaScheme):
             for score, aligned in self._align(fold, top=2):
                 if (out := try_decode(score, aligned)) is not None:
                     return out
-        if not geometry_search:
+        if not search_geometry:
             return None
         h, w = r.shape
         hyps = []
-        if min(h, w) >= 2 * int(PMIN * T) + 4:
+        if min(h, w) >= 2 * int(self.PMIN * T) + 4:
             for basis in self._lattice(r):
                 if np.abs(basis - NOMINAL).max() < 0.4:
                     continue
@@ -521,7 +521,7 @@ class FSWScheme(LumaScheme):
         if not hyps or max(hyps, key=lambda t: t[0])[0] < REFINE_MIN_SYNC:
             hyps.extend(self._scale_search(r))
         hyps.sort(key=lambda t: -t[0])
-        for i, (score, aligned, basis) in enumerate(hyps[:MAX_ATTEMPTS - attempts]):
+        for i, (score, aligned, basis) in enumerate(hyps[:self.MAX_ATTEMPTS - attempts]):
             if i < REFINE and score >= REFINE_MIN_SYNC:
                 score, aligned, basis = self._refine(r, basis, score, aligned)
             if (out := try_decode(score, aligned)) is not None:
@@ -529,23 +529,23 @@ class FSWScheme(LumaScheme):
         return None
 
     def reference_bits(self, payload: bytes) -> np.ndarray:
-        return self.code.encode(bytes([HEADER]) + payload)
+        return self.code.encode(bytes([self.HEADER]) + payload)
 
     def read_bits(self, rgb: np.ndarray) -> np.ndarray | None:
         """Hard code bits of the decoded (or best-synchronised) hypothesis, for bit-accuracy figures."""
         return self.decode(rgb)["bits"]
 
     def detect_rgb(self, rgb: np.ndarray, fpr: float = 1e-6, expected: bytes | None = None,
-                   geometry_search: bool = True) -> WatermarkDetection:
-        return self.detect_with_bits(rgb, fpr, expected, geometry_search)[0]
+                   search_geometry: bool = True) -> WatermarkDetection:
+        return self.detect_with_bits(rgb, fpr, expected, search_geometry=search_geometry)[0]
 
     def detect_with_bits(self, rgb: np.ndarray, fpr: float = 1e-6, expected: bytes | None = None,
-                         geometry_search: bool = True):
+                         search_geometry: bool = True):
         n = self.code.n_bits
         h, w = rgb.shape[:2]
         if min(h, w) < 32:
             return self.not_detected(bits_total=n), None
-        res = self.decode(rgb, geometry_search)
+        res = self.decode(rgb, search_geometry=search_geometry)
         if res["payload"] is None:
             return self.not_detected(bits_total=n), res["bits"]
         # Union bound over every decode the detector *could* have made (MAX_ATTEMPTS hypotheses), so the
