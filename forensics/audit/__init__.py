@@ -91,8 +91,11 @@ def fingerprint(options: VerifyOptions, analysers: Sequence[str] | None) -> str:
         s for s in DEFAULT_ANALYSERS if _module_exists(s.partition(":")[0])]
     opts = asdict(options)
     opts.pop("trust_anchors", None)
-    blob = json.dumps({"version": __version__, "options": opts, "anchors": anchors, "analysers": specs},
-                      sort_keys=True, default=str)
+    from ..detect.inference import model_identity  # a retrained or recalibrated detector invalidates stored verdicts
+
+    detector = model_identity() if options.detector else None
+    blob = json.dumps({"version": __version__, "options": opts, "anchors": anchors, "analysers": specs,
+                       "detector": detector}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 

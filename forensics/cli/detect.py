@@ -103,10 +103,12 @@ def register(app: typer.Typer) -> None:
     def calibrate_cmd(
         data: List[Path] = typer.Option(..., "--data", help="Folder(s) of real photos (labels.csv or plain "
                                         "layouts); fakes in them are ignored."),
-        model: Optional[Path] = typer.Option(None, "--model", help="Model folder to update in place (default: "
-                                             "the shipped model, which needs --out)."),
-        out: Optional[Path] = typer.Option(None, "--out", help="Write the recalibrated model here instead "
-                                           "of updating --model in place."),
+        model: Optional[Path] = typer.Option(None, "--model", help="Model folder to recalibrate (default: "
+                                             "the shipped model)."),
+        out: Optional[Path] = typer.Option(None, "--out", help="Folder for the recalibrated copy (default: "
+                                           "$FORENSICS_HOME/detectors/NAME@VERSION)."),
+        in_place: bool = typer.Option(False, "--in-place", help="Rewrite --model's own model.json instead "
+                                      "of writing a copy (never the shipped model)."),
         target_fpr: float = typer.Option(0.01, "--target-fpr", min=0.0001, max=0.5,
                                          help="False-positive rate the threshold is set for."),
         all_reals: bool = typer.Option(False, "--all-reals", help="Use every real photo, also those the "
@@ -126,9 +128,11 @@ def register(app: typer.Typer) -> None:
         from ..detect.train import threshold_from_reals
 
         src = Path(model) if model else DEFAULT_MODEL_DIR
-        if model is None and out is None:
-            _err("give --out DIR for the recalibrated copy (the shipped model is never changed in place), "
-                 "or --model DIR to update your own model")
+        if in_place and (model is None or src.resolve() == DEFAULT_MODEL_DIR.resolve()):
+            _err("--in-place needs --model DIR of your own model (the shipped model is never changed in place)")
+            raise typer.Exit(2)
+        if in_place and out is not None:
+            _err("give either --out or --in-place, not both")
             raise typer.Exit(2)
         try:
             det = Detector(src)
@@ -143,17 +147,22 @@ def register(app: typer.Typer) -> None:
         except (ValueError, DetectorModelError, FileNotFoundError) as exc:
             _err(str(exc))
             raise typer.Exit(2)
-        dest = Path(out) if out else src
-        if out:
+        card = recalibrated_card(det, op, target_fpr, [str(d) for d in data])
+        if in_place:
+            dest = src
+        elif out:
+            dest = Path(out)
+        else:
+            from ..config import home
+
+            dest = home() / "detectors" / f"{card['name']}@{card['version']}"
+        if dest.resolve() != src.resolve():
             dest.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src / "model.onnx", dest / "model.onnx")
-        card = dict(det.card)
-        card.update({"threshold": op["threshold"], "uncertain_below": op["uncertain_below"], "target_fpr": target_fpr,
-                     "threshold_calibration": {k: v for k, v in op.items() if k not in ("threshold", "uncertain_below")}
-                     | {"data": [str(d) for d in data]}})
         (dest / "model.json").write_text(json.dumps(card, indent=2))
         typer.echo(f"threshold {op['threshold']:.4f} (uncertain from {op['uncertain_below']:.4f}) for "
-                   f"{target_fpr:.2%} FPR on {op['n_photos']} photos ({op['n_scores']} scores); wrote {dest}")
+                   f"{target_fpr:.2%} FPR on {op['n_photos']} photos ({op['n_scores']} scores); wrote "
+                   f"{card['name']}@{card['version']} to {dest} (use it: export FORENSICS_DETECTOR_MODEL={dest})")
 
     @detect.command("eval")
     def eval_cmd(
@@ -235,6 +244,22 @@ def register(app: typer.Typer) -> None:
                     typer.echo(f"{r['path']}: {d['label']} (p={d['probability_synthetic']:.3f}, "
                                f"threshold {d['threshold']:.3f}{extra})")
         raise typer.Exit(2 if failed else 0)
+
+
+def recalibrated_card(det, op: dict, target_fpr: float, data: list[str]) -> dict:
+    """The card of a recalibrated model: the new operating point, a version of its own
+    (``<version>+cal.<hash of the operating point>``) and the identity of the model it came from, so a
+    recalibrated model never passes for the one it was made from (verify, the audit's reuse key)."""
+    import hashlib
+
+    card = dict(det.card)
+    calib = {k: v for k, v in op.items() if k not in ("threshold", "uncertain_below")} | {"data": data}
+    point = {"threshold": op["threshold"], "uncertain_below": op["uncertain_below"], "target_fpr": target_fpr}
+    tag = hashlib.sha256(json.dumps(point | {"calibration": calib}, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    base = str(card.get("version", "0")).split("+cal.", 1)[0]
+    card.update(point | {"version": f"{base}+cal.{tag}", "threshold_calibration": calib,
+                         "recalibrated_from": {"model": det.name, "model_sha256": det.sha256}})
+    return card
 
 
 class _Ctx:

@@ -35,7 +35,7 @@ class DetectorAnalyser:
         if media.is_image:
             s = det.score(media.rgb())
             return DetectorFinding(det.name, round(s.probability_synthetic, 4), round(det.threshold, 4), s.label,
-                                   patches=s.patches)
+                                   patches=s.patches, model_sha256=det.sha256)
         return self.analyse_video(media, ctx.options.max_frames)
 
     def analyse_video(self, media, max_frames: int = 16):
@@ -56,5 +56,6 @@ class DetectorAnalyser:
         import numpy as np
 
         p = det.calibrate(aggregate(np.array(logits), det.topk_frac))
-        return [DetectorFinding(det.name, round(p, 4), round(det.threshold, 4), det.label_for(p), patches=patches),
+        return [DetectorFinding(det.name, round(p, 4), round(det.threshold, 4), det.label_for(p), patches=patches,
+                                model_sha256=det.sha256),
                 FramesFinding(sampled=len(timeline), timeline=timeline)]
