@@ -19,8 +19,9 @@ def register(app: typer.Typer) -> None:
 
     @detect.command("train")
     def train_cmd(
-        data: List[Path] = typer.Option(..., "--data", help="Dataset folder (labels.csv, 0_real/1_fake or "
-                                        "ai/nature layout). Repeatable. Its real photos are the training reals."),
+        data: Optional[List[Path]] = typer.Option(None, "--data", help="Dataset folder (labels.csv, 0_real/1_fake or "
+                                                  "ai/nature layout). Repeatable. Its real photos are the training "
+                                                  "reals. Required unless --resume."),
         out: Path = typer.Option(..., "--out", help="Output folder for model.onnx + model.json."),
         taesd_dir: Optional[Path] = typer.Option(None, "--taesd-dir", envvar="FORENSICS_TAESD_DIR",
                                                  help="Folder with taef2_encoder.pth/taef2_decoder.pth."),
@@ -54,6 +55,24 @@ def register(app: typer.Typer) -> None:
         augment: str = typer.Option("", "--augment", help="Training perturbations (both classes), e.g. "
                                     "'jpeg_quality=30-100,blur_p=0.2,resize_p=0.3'. Keys: jpeg_p, jpeg_quality, "
                                     "blur_p, blur_sigma, resize_p, resize_scale."),
+        fakes_data: Optional[List[Path]] = typer.Option(None, "--fakes-data", help="Folder of genuine generator "
+                                                        "outputs (labels.csv, label=fake), e.g. ai-train: the "
+                                                        "genuine-output recipe. Repeatable."),
+        ae_dir: Optional[List[Path]] = typer.Option(None, "--ae-dir", help="Folder with tiny-autoencoder weights "
+                                                    "(NAME_encoder/_decoder .safetensors or .pth) for the aligned "
+                                                    "reconstructions of the genuine-output recipe. Repeatable."),
+        autoencoders: str = typer.Option("taesd,taesdxl,taesd3,taef1,taef2", "--autoencoders",
+                                         help="Reconstruction autoencoders (genuine-output recipe); '' for none."),
+        mix: str = typer.Option("genuine=0.5,recon=0.35,sim=0.15", "--mix", help="Share of each fake kind "
+                                "(genuine-output recipe): genuine, recon, sim."),
+        holdout_fold: Optional[str] = typer.Option(None, "--holdout-fold", help="Train without this selection "
+                                                   "fold (older, sdnext, community)."),
+        version: str = typer.Option("1", "--version", help="Model version written to the card."),
+        name: Optional[str] = typer.Option(None, "--name", help="Model name (default forensics-FRONTEND-BACKBONE)."),
+        resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run in --out from its last "
+                                    "checkpoint, with the configuration saved there (other options ignored)."),
+        stop_after_step: Optional[int] = typer.Option(None, "--stop-after-step", min=1, help="Stop after this "
+                                                      "step, checkpointed (continue later with --resume)."),
     ):
         """Train the detector, calibrate it on held-out photos, export ONNX + model card."""
         import logging
@@ -84,7 +103,31 @@ def register(app: typer.Typer) -> None:
 
             aug = parse_augment(augment, AugmentConfig())
             gpu = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+            if resume:
+                from ..detect.train import load_config
+
+                cfg = load_config(out)
+                cfg.max_minutes = max_minutes
+                cfg.stop_after_step = stop_after_step
+                train(cfg, progress=lambda m: typer.echo(m, err=True), resume=True)
+                typer.echo(str(out))
+                return
+            if not data:
+                raise ValueError("--data is required (unless --resume)")
+            mix_w = {}
+            for item in filter(None, (x.strip() for x in mix.split(","))):
+                key, _, val = item.partition("=")
+                if key.strip() not in ("genuine", "recon", "sim"):
+                    raise ValueError(f"--mix: unknown kind {key!r} (genuine, recon, sim)")
+                try:
+                    mix_w[key.strip()] = float(val)
+                except ValueError:
+                    raise ValueError(f"--mix: expected KIND=NUMBER, got {item!r}") from None
             cfg = TrainConfig(data=[str(d) for d in data], out=str(out), taesd_dir=str(taesd_dir) if taesd_dir else None,
+                              fakes_data=[str(d) for d in fakes_data or []], ae_dirs=[str(d) for d in ae_dir or []],
+                              autoencoders=[a.strip() for a in autoencoders.split(",") if a.strip()],
+                              mix=mix_w, holdout_fold=holdout_fold, version=version, name=name,
+                              stop_after_step=stop_after_step,
                               builders=[b.strip() for b in builders.split(",") if b.strip()], fake_weights=weights,
                               front_end=front_end,
                               backbone=backbone, steps=steps or 3000, batch=batch or (256 if gpu else 48),
