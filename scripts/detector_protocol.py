@@ -38,7 +38,7 @@ def heldout_samples(fold: str, photos: str, ai_train: str):
     return reals, fakes
 
 
-def score_heldout(det, reals, fakes) -> dict:
+def score_heldout(det, reals, fakes, crop: int = 256) -> dict:
     from forensics.datasets.augment import equalise
     from forensics.datasets.builders import read_rgb
     from forensics.detect.metrics import binary_metrics
@@ -46,7 +46,7 @@ def score_heldout(det, reals, fakes) -> dict:
     rows = []
     for s in reals + fakes:
         try:
-            z = det.score(equalise(read_rgb(s.path), 512, 90)).logit
+            z = det.score(equalise(read_rgb(s.path), crop, 90)).logit
         except Exception as exc:  # unreadable: skip, count
             log(f"skip {s.path}: {exc}")
             continue
