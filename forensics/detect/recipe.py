@@ -56,6 +56,14 @@ def fold_of(sample) -> str | None:
     return None
 
 
+def prompt_group(sample):
+    """Outputs of one prompt (``<prompt>__<model>-<n>`` files) share a group, so a split never separates them."""
+    from dataclasses import replace
+
+    head, _, stem = sample.group.rpartition("/")
+    return replace(sample, group=f"{head}/{stem.split('__')[0]}") if "__" in stem else sample
+
+
 @dataclass
 class HistoryConfig:
     lossless_prejpeg_p: float = 0.9
@@ -176,14 +184,26 @@ def subset(cache: dict, real_keep: np.ndarray, fake_keep: np.ndarray) -> dict:
     return out
 
 
+def _photometric(p: np.ndarray, rng: np.random.Generator, a) -> tuple[np.ndarray, int | None]:
+    """Blur, then JPEG, as ``forensics.detect.train._photometric`` (same draws); also returns the JPEG quality."""
+    from ..datasets.augment import blur
+
+    q = None
+    if rng.random() < a.blur_p:
+        p = blur(p, float(rng.uniform(*a.blur_sigma)))
+    if rng.random() < a.jpeg_p:
+        q = int(rng.integers(a.jpeg_quality[0], a.jpeg_quality[1] + 1))
+        p = jpeg(p, q)
+    return p, q
+
+
 def sample_recipe_batch(cache: dict, n_pairs: int, patch: int, rng: np.random.Generator, a,
-                        mix: dict[str, float]):
+                        mix: dict[str, float], meta: list | None = None):
     """n_pairs real patches and n_pairs fake patches, every patch through the same random crop / resize /
     blur / JPEG distribution. ``mix`` weights the fake kinds: ``genuine`` (a generator output) and
-    ``pair:<source>`` (the aligned reconstruction / simulator fake of the same real, at the same position)."""
+    ``pair:<source>`` (the aligned reconstruction / simulator fake of the same real, at the same position).
+    ``meta``, if given, gets one dict per patch (kind, fold, last JPEG quality) for the format control."""
     import cv2
-
-    from .train import _photometric
 
     kinds = [k for k, w in mix.items() if w > 0 and (k == "genuine" and len(cache["fake"]) or k in cache)]
     w = np.array([mix[k] for k in kinds], float)
@@ -191,11 +211,14 @@ def sample_recipe_batch(cache: dict, n_pairs: int, patch: int, rng: np.random.Ge
     reals, r = cache["real"], cache["real"].shape[1]
     xs, ys = [], []
 
-    def crop(img, y0, x0, size):
+    def crop(img, y0, x0, size, kind, fold):
         p = img[y0:y0 + size, x0:x0 + size]
         if size != patch:
             p = cv2.resize(p, (patch, patch), interpolation=cv2.INTER_AREA if size > patch else cv2.INTER_CUBIC)
-        return _photometric(np.ascontiguousarray(p), rng, a)
+        p, q = _photometric(np.ascontiguousarray(p), rng, a)
+        if meta is not None:
+            meta.append({"kind": kind, "fold": str(fold), "jpeg_q": q})
+        return p
 
     def geometry():
         size = patch
@@ -211,14 +234,16 @@ def sample_recipe_batch(cache: dict, n_pairs: int, patch: int, rng: np.random.Ge
         j = int(rng.integers(len(reals)))
         kind = kinds[int(rng.choice(len(kinds), p=w))]
         y0, x0, size = geometry()
-        xs.append(crop(reals[j], y0, x0, size))
+        rfold = cache["real_fold"][j] if "real_fold" in cache else ""
+        xs.append(crop(reals[j], y0, x0, size, "real", rfold))
         ys.append(0.0)
         if kind == "genuine":
-            f = cache["fake"][int(rng.integers(len(cache["fake"])))]
+            i = int(rng.integers(len(cache["fake"])))
+            f, ffold = cache["fake"][i], (cache["fake_fold"][i] if "fake_fold" in cache else "")
             y0, x0, size = geometry()
         else:
-            f = cache[kind][j]
-        xs.append(crop(f, y0, x0, size))
+            f, ffold = cache[kind][j], rfold
+        xs.append(crop(f, y0, x0, size, kind, ffold))
         ys.append(1.0)
     x = np.stack(xs).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
     return x, np.array(ys, np.float32)

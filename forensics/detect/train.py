@@ -117,14 +117,6 @@ def prepare_regions(cfg: TrainConfig, progress: Callable[[str], None] = print) -
     return out
 
 
-def _recipe_group(sample):
-    """Outputs of one prompt (``<prompt>__<model>-<n>`` files) share a group, so a split never separates them."""
-    from dataclasses import replace
-
-    head, _, stem = sample.group.rpartition("/")
-    return replace(sample, group=f"{head}/{stem.split('__')[0]}") if "__" in stem else sample
-
-
 def _round_robin(samples, cap: int, seed: int):
     """Up to ``cap`` samples, alternating over their source folders (hash order inside each), so a large
     folder (BSDS500) does not crowd out the small ones."""
@@ -144,10 +136,10 @@ def _round_robin(samples, cap: int, seed: int):
 def prepare_recipe(cfg: TrainConfig, progress: Callable[[str], None] = print) -> dict:
     """The genuine-output recipe's data: train regions (reals with their aligned reconstructions and
     simulator fakes, genuine fakes), calib regions (reals and genuine fakes) and the split, cached."""
-    from .recipe import AUTOENCODERS, HistoryConfig, build_recipe_cache
+    from .recipe import AUTOENCODERS, HistoryConfig, build_recipe_cache, prompt_group
 
     reals = [s for d in cfg.data for s in load_dataset(d) if s.label == 0]
-    fakes = [_recipe_group(s) for d in cfg.fakes_data for s in load_dataset(d) if s.label == 1]
+    fakes = [prompt_group(s) for d in cfg.fakes_data for s in load_dataset(d) if s.label == 1]
     if not reals:
         raise ValueError("no real images in --data")
     if not fakes:
