@@ -137,6 +137,17 @@ def test_train_genuine_recipe_end_to_end(tmp_path):
     assert card["name"] == "tiny-recipe" and card["version"] == "9"
     assert card["recipe"]["autoencoders"] == ["taesd"] and card["training"]["fakes_data"] == [str(fakes)]
     assert card["recipe"]["train_fakes"] > 0 and 0 < card["threshold"] <= 1
+    # two runs as one ensemble (one ONNX graph: the mean of the members' logits)
+    from forensics.detect.inference import Detector
+    from forensics.detect.train import load_config, train_ensemble
+
+    cfg = load_config(out)
+    cfg.out = str(tmp_path / "ens")
+    train_ensemble([out, out], cfg, progress=lambda m: None)
+    ens, one = Detector(tmp_path / "ens"), Detector(out)
+    x = _img(7, (96, 96))
+    assert np.allclose(ens.patch_logits(x), one.patch_logits(x), atol=1e-5)  # the mean of two equal members
+    assert json.loads((tmp_path / "ens" / "model.json").read_text())["ensemble"]["members"] == [str(out)] * 2
     r = runner.invoke(app, ["detect", "train", "--data", str(photos), "--fakes-data", str(fakes), "--ae-dir", str(ae),
                             "--autoencoders", "taef1", "--out", str(tmp_path / "m2")])
     assert r.exit_code == 2 and "taef1" in r.stderr

@@ -326,6 +326,34 @@ def save_config(cfg: TrainConfig, out: Path) -> None:
     (Path(out) / CONFIG_FILE).write_text(json.dumps(asdict(cfg), indent=2))
 
 
+def train_ensemble(members: list[str | Path], cfg: TrainConfig, progress: Callable[[str], None] = print) -> Path:
+    """One model from several trained runs (e.g. the fold models of the selection protocol): the mean of
+    their patch logits, exported as one ONNX graph, then calibrated on the calib split like :func:`train`.
+    ``cfg`` names the data (its ``holdout_fold`` must be None) and the output."""
+    import torch
+
+    from .model import DetectorNet, EnsembleNet
+
+    t_start = time.time()
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out)
+    nets, folds = [], []
+    for m in members:
+        ck = torch.load(Path(m) / "checkpoint.pt", map_location="cpu", weights_only=True)
+        net = DetectorNet(ck["front_end"], ck["backbone"])
+        net.load_state_dict(ck["state_dict"])
+        nets.append(net)
+        card = json.loads((Path(m) / "model.json").read_text())
+        folds.append(card.get("recipe", {}).get("holdout_fold"))
+    model = EnsembleNet(nets).eval()
+    data = prepare_recipe(cfg, progress) if cfg.fakes_data else prepare_regions(cfg, progress)
+    torch.save({"members": [str(m) for m in members], "state_dicts": [n.state_dict() for n in nets]}, out / "checkpoint.pt")
+    return finalise(model, cfg, data, out, step=cfg.steps, train_s=0.0, t_start=t_start, progress=progress,
+                    extra={"ensemble": {"members": [str(m) for m in members], "member_holdout_folds": folds,
+                                        "rule": "mean of the members' patch logits"}})
+
+
 def load_config(out: str | Path) -> TrainConfig:
     """The configuration of the run in ``out`` (written when it started)."""
     path = Path(out) / CONFIG_FILE
@@ -454,6 +482,16 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = print, resume: boo
     # the torch weights stay next to the export (for fine-tuning); the ONNX file is what ships
     torch.save({"state_dict": model.state_dict(), "front_end": cfg.front_end, "backbone": cfg.backbone},
                out / "checkpoint.pt")
+    return finalise(model, cfg, data, out, step=step, train_s=train_s, t_start=t_start, dev=dev, progress=progress)
+
+
+def finalise(model, cfg: TrainConfig, data: dict, out: Path, *, step: int, train_s: float, t_start: float, dev="cpu",
+             progress: Callable[[str], None] = print, extra: dict | None = None) -> Path:
+    """Export a trained network to ONNX, then calibrate it on the calib split and write the card."""
+    from .inference import Detector
+    from .metrics import binary_metrics
+    from .model import export_onnx
+
     export_onnx(model, out / "model.onnx", cfg.patch)
     name = cfg.name or f"forensics-{cfg.front_end}-{cfg.backbone.replace('_', '-')}"
     card = {"name": name, "version": cfg.version, "patch": cfg.patch, "max_patches": cfg.max_patches,
@@ -462,6 +500,7 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = print, resume: boo
             "calibration": {"a": 1.0, "b": 0.0}, "threshold": 0.5, "uncertain_below": 0.5}
     if cfg.fakes_data:
         card["recipe"] = data["_recipe"]
+    card.update(extra or {})
     (out / "model.json").write_text(json.dumps(card, indent=2))
     if not cfg.calibrate:
         return out
