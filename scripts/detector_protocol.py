@@ -78,6 +78,9 @@ def main(argv=None) -> int:
     ap.add_argument("--final-steps", type=int, default=2000)
     ap.add_argument("--baseline", action="store_true")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--ensemble", default="", help="ARM: its fold models as one calibrated ensemble")
+    ap.add_argument("--max-patches", type=int, default=32, help="tiles scored per image by the ensemble")
+    ap.add_argument("--summary", action="store_true", help="print the table of every scored run")
     args = ap.parse_args(argv)
 
     import torch
@@ -123,6 +126,34 @@ def main(argv=None) -> int:
             (dest / "heldout.json").write_text(json.dumps(res))
             log(f"arm {arm} fold {fold}: AUC {res['auc']:.3f} TPR@1% {res['tpr_at_1pct_fpr']:.3f} "
                 f"({res['n_fake']} fakes, {res['n_real']} reals)")
+
+    if args.ensemble:
+        from forensics.detect.train import train_ensemble
+
+        dest = out / f"ens-{args.ensemble}"
+        members = [out / f"{args.ensemble}-{f}" for f in FOLDS]
+        cfg = cfg_for(args.ensemble, None, args.steps, dest)
+        cfg.max_patches = args.max_patches
+        train_ensemble(members, cfg, progress=log)
+        log(f"ensemble of {', '.join(map(str, members))} written to {dest}")
+
+    if args.summary:
+        runs = sorted({p.parent.name.rsplit("-", 1)[0] for p in out.glob("*-*/heldout.json")})
+        print("| run | " + " | ".join(f"{f} AUC (n fake/real) | {f} TPR@1%" for f in FOLDS) + " | mean AUC | mean TPR@1% |")
+        print("|---" * (2 * len(FOLDS) + 3) + "|")
+        for r in runs:
+            cells, aucs, tprs = [], [], []
+            for f in FOLDS:
+                p = out / f"{r}-{f}" / "heldout.json"
+                if not p.is_file():
+                    cells += ["–", "–"]
+                    continue
+                h = json.loads(p.read_text())
+                cells += [f"{h['auc']:.3f} ({h['n_fake']}/{h['n_real']})", f"{h['tpr_at_1pct_fpr']:.3f}"]
+                aucs.append(h["auc"]), tprs.append(h["tpr_at_1pct_fpr"])
+            mean = f"{np.mean(aucs):.3f}" if len(aucs) == len(FOLDS) else "–"
+            mt = f"{np.mean(tprs):.3f}" if len(tprs) == len(FOLDS) else "–"
+            print(f"| {r} | " + " | ".join(cells) + f" | {mean} | {mt} |")
 
     if args.final:
         dest = out / f"final-{args.final}"
