@@ -49,13 +49,17 @@ def main(argv=None) -> int:
         test = [s for s in load_dataset(args.photos) if s.label == 0 and model_split(det.card, s) == "test"]
         per_cond = {c: [] for c in conds}
         per_folder: dict[str, list] = {}
+        probs = []
         for s in test:
             rgb = read_rgb(s.path)
             folder = s.group.split("/")[1]
             for c, fn in conds.items():
-                flagged = det.score(fn(rgb)).label == "synthetic"
+                p = det.score(fn(rgb)).probability_synthetic
+                flagged = det.label_for(p) == "synthetic"
+                probs.append({"path": str(s.path), "folder": folder, "condition": c, "p": p})
                 per_cond[c].append(flagged)
                 per_folder.setdefault(folder, []).append(flagged)
+        res["heldout_scores"] = probs
         allf = [f for v in per_cond.values() for f in v]
         res["heldout_fpr"] = {"n_photos": len(test), "n_scores": len(allf), "synthetic_share": float(np.mean(allf)),
                               "per_condition": {c: {"n": len(v), "synthetic_share": float(np.mean(v))} for c, v in per_cond.items()},

@@ -134,6 +134,7 @@ def main(argv=None) -> int:
         members = [out / f"{args.ensemble}-{f}" for f in FOLDS]
         cfg = cfg_for(args.ensemble, None, args.steps, dest)
         cfg.max_patches = args.max_patches
+        cfg.name = f"forensics-highpass-resnet-tiny-x{len(members)}"
         train_ensemble(members, cfg, progress=log)
         log(f"ensemble of {', '.join(map(str, members))} written to {dest}")
 

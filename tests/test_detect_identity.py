@@ -96,6 +96,8 @@ def test_calibrate_writes_a_versioned_copy_never_the_shipped_model(tmp_path, for
     base = Detector(DEFAULT_MODEL_DIR)
     assert card["version"].startswith(base.card["version"] + "+cal.") and made[0].name == f"{card['name']}@{card['version']}"
     assert card["recalibrated_from"] == {"model": base.name, "model_sha256": base.sha256}
+    assert 0 < card["video_uncertain_below"] <= card["video_threshold"] <= 1
+    assert card["video_threshold_calibration"]["n_scores"] == 4 * 2  # 4 photos × (codec, half size + codec)
     new = Detector(made[0])
     assert new.name != base.name and new.sha256 != base.sha256
     # recalibrating the copy again keeps one +cal. suffix
@@ -116,3 +118,42 @@ def test_calibrate_in_place_only_for_your_own_model(tmp_path):
     r = runner.invoke(app, ["detect", "calibrate", "--data", str(data), "--model", str(m), "--in-place"])
     assert r.exit_code == 0, r.stderr
     assert model_sha256(m) != before and "+cal." in json.loads((m / "model.json").read_text())["version"]
+
+
+# --- video operating point -------------------------------------------------------------------------
+
+def _clip(path, n=6, size=(160, 128)):
+    import cv2
+
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, size)
+    rng = np.random.default_rng(0)
+    for _ in range(n):
+        vw.write(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+    vw.release()
+    return path
+
+
+def test_video_frames_use_the_video_operating_point(tmp_path):
+    from forensics.detect.analyser import DetectorAnalyser
+    from forensics.media import Media
+
+    clip = _clip(tmp_path / "c.mp4")
+    m = _copy_model(tmp_path / "m")
+    card = json.loads((m / "model.json").read_text())
+    for thr, expect in ((0.999999, {"real", "uncertain"}), (0.0, {"synthetic"})):
+        (m / "model.json").write_text(json.dumps(card | {"video_threshold": thr, "video_uncertain_below": min(thr, 0.99)}))
+        d, frames = DetectorAnalyser(str(m)).analyse_video(Media.open(clip), 4)
+        assert d.threshold == round(thr, 4) and d.label in expect
+        assert {f["label"] for f in frames.timeline} <= expect
+    # a card without a video operating point falls back to the photo threshold
+    (m / "model.json").write_text(json.dumps({k: v for k, v in card.items() if not k.startswith("video_")}))
+    d, _ = DetectorAnalyser(str(m)).analyse_video(Media.open(clip), 2)
+    assert d.threshold == round(card["threshold"], 4)
+
+
+def test_video_frame_goes_through_a_codec():
+    from forensics.detect.train import video_frame
+
+    x = np.random.default_rng(1).integers(0, 256, (101, 150, 3), dtype=np.uint8)
+    y = video_frame(x)
+    assert y.shape == (100, 150, 3) and y.dtype == np.uint8 and np.abs(y.astype(int) - x[:100]).mean() > 1

@@ -168,7 +168,7 @@ def register(app: typer.Typer) -> None:
         from ..datasets import load_dataset
         from ..detect.evaluate import model_split
         from ..detect.inference import DEFAULT_MODEL_DIR, Detector, DetectorModelError
-        from ..detect.train import threshold_from_reals
+        from ..detect.train import threshold_from_reals, video_operating_point
 
         src = Path(model) if model else DEFAULT_MODEL_DIR
         if in_place and (model is None or src.resolve() == DEFAULT_MODEL_DIR.resolve()):
@@ -187,7 +187,8 @@ def register(app: typer.Typer) -> None:
                                  "calibration split is used; --all-reals uses every real photo)")
             op = threshold_from_reals(det, [str(s.path) for s in reals], target_fpr,
                                       progress=lambda m: typer.echo(m, err=True))
-        except (ValueError, DetectorModelError, FileNotFoundError) as exc:
+            op["video"] = video_operating_point(det, [str(s.path) for s in reals], target_fpr)
+        except (ValueError, DetectorModelError, FileNotFoundError, RuntimeError) as exc:
             _err(str(exc))
             raise typer.Exit(2)
         card = recalibrated_card(det, op, target_fpr, [str(d) for d in data])
@@ -296,8 +297,9 @@ def recalibrated_card(det, op: dict, target_fpr: float, data: list[str]) -> dict
     import hashlib
 
     card = dict(det.card)
-    calib = {k: v for k, v in op.items() if k not in ("threshold", "uncertain_below")} | {"data": data}
-    point = {"threshold": op["threshold"], "uncertain_below": op["uncertain_below"], "target_fpr": target_fpr}
+    calib = {k: v for k, v in op.items() if k not in ("threshold", "uncertain_below", "video")} | {"data": data}
+    point = {"threshold": op["threshold"], "uncertain_below": op["uncertain_below"], "target_fpr": target_fpr,
+             **op.get("video", {})}
     tag = hashlib.sha256(json.dumps(point | {"calibration": calib}, sort_keys=True, default=str).encode()).hexdigest()[:8]
     base = str(card.get("version", "0")).split("+cal.", 1)[0]
     card.update(point | {"version": f"{base}+cal.{tag}", "threshold_calibration": calib,

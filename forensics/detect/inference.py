@@ -105,6 +105,9 @@ class Detector:
         self.cal_a, self.cal_b = float(cal["a"]), float(cal["b"])
         self.threshold = float(self.card.get("threshold", 0.5))
         self.uncertain_below = float(self.card.get("uncertain_below", self.threshold))
+        # frames of a lossy video have their own operating point (read on real photos through a codec)
+        self.video_threshold = float(self.card.get("video_threshold", self.threshold))
+        self.video_uncertain_below = float(self.card.get("video_uncertain_below", self.uncertain_below))
         self.name = f'{self.card.get("name", "detector")}@{self.card.get("version", "0")}'
         self.sha256 = model_sha256(self.model_dir)
 
@@ -117,10 +120,11 @@ class Detector:
         z = self.cal_a * logit + self.cal_b
         return float(1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z)))))
 
-    def label_for(self, p: float) -> str:
-        if p >= self.threshold:
+    def label_for(self, p: float, video: bool = False) -> str:
+        thr, low = (self.video_threshold, self.video_uncertain_below) if video else (self.threshold, self.uncertain_below)
+        if p >= thr:
             return "synthetic"
-        return "uncertain" if p >= self.uncertain_below else "real"
+        return "uncertain" if p >= low else "real"
 
     def patch_logits(self, rgb: np.ndarray) -> np.ndarray:
         tiles = tile(rgb, self.patch, self.max_patches)

@@ -285,6 +285,54 @@ def real_conditions() -> dict[str, Callable[[np.ndarray], np.ndarray]]:
     return {"none": lambda x: x, "jpeg95": lambda x: jpeg(x, 95), **robustness_conditions()}
 
 
+def video_frame(rgb: np.ndarray, max_side: int = 1024) -> np.ndarray:
+    """A real photo as a video frame reaches the detector: scaled to ``max_side`` as
+    :meth:`forensics.media.Media.sample_frames` scales frames, encoded as a short MPEG-4 clip (OpenCV's
+    ``mp4v`` encoder at its default quality) and decoded again."""
+    import tempfile
+
+    import cv2
+
+    from ..datasets.augment import resize
+
+    if max(rgb.shape[:2]) > max_side:
+        rgb = resize(rgb, max_side / max(rgb.shape[:2]))
+    h, w = rgb.shape[0] - rgb.shape[0] % 2, rgb.shape[1] - rgb.shape[1] % 2
+    bgr = cv2.cvtColor(np.ascontiguousarray(rgb[:h, :w]), cv2.COLOR_RGB2BGR)
+    with tempfile.TemporaryDirectory() as td:
+        path = str(Path(td) / "clip.mp4")
+        vw = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), 25, (w, h))
+        if not vw.isOpened():
+            raise RuntimeError("OpenCV cannot write MPEG-4 video here")
+        for _ in range(3):
+            vw.write(bgr)
+        vw.release()
+        cap = cv2.VideoCapture(path)
+        ok, frame = cap.read()
+        cap.release()
+    if not ok:
+        raise RuntimeError("OpenCV cannot read back its MPEG-4 clip")
+    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+
+
+def video_conditions() -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """Real photos as frames of a lossy video: the codec at full and at half size. Video frames are scored
+    against their own threshold, read on these: a codec softens and blocks a frame far more than the JPEG
+    of a photo, and a real clip must not come out synthetic (measured: a real camera clip's frames all
+    scored above the photo threshold)."""
+    from ..datasets.augment import resize
+
+    return {"mp4v": video_frame, "resize0.5+mp4v": lambda x: video_frame(resize(x, 0.5))}
+
+
+def video_operating_point(det, paths, target_fpr: float = 0.01, progress=None) -> dict:
+    """``video_threshold`` / ``video_uncertain_below`` for :class:`forensics.detect.analyser.DetectorAnalyser`'s
+    video aggregate, from real photos through :func:`video_conditions`."""
+    op = threshold_from_reals(det, paths, target_fpr, conditions=video_conditions(), progress=progress)
+    return {"video_threshold": op["threshold"], "video_uncertain_below": op["uncertain_below"],
+            "video_threshold_calibration": {k: v for k, v in op.items() if k not in ("threshold", "uncertain_below")}}
+
+
 def threshold_from_reals(det, paths, target_fpr: float = 0.01, conditions: dict | None = None,
                          progress: Callable[[str], None] | None = None) -> dict:
     """The operating point from whole real photos scored exactly as verify scores them (native resolution,
@@ -514,6 +562,7 @@ def finalise(model, cfg: TrainConfig, data: dict, out: Path, *, step: int, train
     det.cal_a, det.cal_b = cal["a"], cal["b"]
     op = threshold_from_reals(det, data["_calib_paths"], cfg.target_fpr, progress=progress)
     cal["threshold"], cal["uncertain_below"] = op["threshold"], op["uncertain_below"]
+    vop = video_operating_point(det, data["_calib_paths"], cfg.target_fpr, progress=progress)
     m = binary_metrics(labels, cal["probs"], cal["threshold"])
     per_source = {s: binary_metrics(labels[(np.array(sources) == s) | (labels == 0)],
                                     cal["probs"][(np.array(sources) == s) | (labels == 0)], cal["threshold"])
@@ -524,6 +573,7 @@ def finalise(model, cfg: TrainConfig, data: dict, out: Path, *, step: int, train
                         "a": cal["a"], "b": cal["b"]},
         "threshold": cal["threshold"], "uncertain_below": cal["uncertain_below"], "target_fpr": cfg.target_fpr,
         "threshold_calibration": {k: v for k, v in op.items() if k not in ("threshold", "uncertain_below")},
+        **vop,
         "training": {
             "data": cfg.data, "fakes_data": cfg.fakes_data, "fake_builders": cfg.builders, "fake_weights": cfg.fake_weights, "region": cfg.region, "steps_done": step,
             "batch": cfg.batch, "lr": cfg.lr, "seed": cfg.seed, "device": str(dev),
