@@ -157,3 +157,31 @@ def test_video_frame_goes_through_a_codec():
     x = np.random.default_rng(1).integers(0, 256, (101, 150, 3), dtype=np.uint8)
     y = video_frame(x)
     assert y.shape == (100, 150, 3) and y.dtype == np.uint8 and np.abs(y.astype(int) - x[:100]).mean() > 1
+
+
+def test_threshold_holds_in_every_source_folder(tmp_path):
+    """A folder whose real photos score higher (camera originals) must not get more false alarms than the
+    target because a larger folder dominates the pooled quantile."""
+    from types import SimpleNamespace
+
+    from forensics.detect.train import threshold_from_reals
+
+    class ByBrightness:  # a stand-in detector: p = mean pixel value / 255
+        def score(self, rgb):
+            return SimpleNamespace(probability_synthetic=float(rgb.mean()) / 255)
+
+    paths, sources, want = [], [], {}
+    rng = np.random.default_rng(0)
+    for src, (lo, hi), n in (("big", (0, 120), 300), ("camera", (100, 230), 60)):
+        (tmp_path / src).mkdir()
+        for i in range(n):
+            v = int(rng.integers(lo, hi))
+            Image.fromarray(np.full((8, 8, 3), v, np.uint8)).save(tmp_path / src / f"{i}.png")
+            paths.append(str(tmp_path / src / f"{i}.png"))
+            want.setdefault(src, []).append(v / 255)
+    op = threshold_from_reals(ByBrightness(), paths, 0.01, conditions={"none": lambda x: x})
+    assert set(op["per_source"]) == {"big", "camera"}
+    for src, ps in want.items():
+        assert np.mean(np.array(ps) >= op["threshold"]) <= 0.01, src
+    pooled = threshold_from_reals(ByBrightness(), paths, 0.01, conditions={"none": lambda x: x}, min_source_scores=10**6)
+    assert pooled["per_source"] == {} and pooled["threshold"] <= op["threshold"]

@@ -185,8 +185,9 @@ def register(app: typer.Typer) -> None:
             if not reals:
                 raise ValueError("no real photos to calibrate on (with the model's own training data, only its "
                                  "calibration split is used; --all-reals uses every real photo)")
+            sources = [s.group.split("/")[1] if s.group.count("/") > 1 else s.source for s in reals]
             op = threshold_from_reals(det, [str(s.path) for s in reals], target_fpr,
-                                      progress=lambda m: typer.echo(m, err=True))
+                                      progress=lambda m: typer.echo(m, err=True), sources=sources)
             op["video"] = video_operating_point(det, [str(s.path) for s in reals], target_fpr)
         except (ValueError, DetectorModelError, FileNotFoundError, RuntimeError) as exc:
             _err(str(exc))

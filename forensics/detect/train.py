@@ -194,6 +194,7 @@ def prepare_recipe(cfg: TrainConfig, progress: Callable[[str], None] = print) ->
     tr = out["train"]
     out["_splits"] = {k: [s.group for s in v] for k, v in rs.items()}
     out["_calib_paths"] = [str(s.path) for s in rs["calib"]]
+    out["_calib_sources"] = [s.group.split("/")[1] if s.group.count("/") > 1 else s.source for s in rs["calib"]]
     out["_recipe"] = {"history": asdict(h), "region": cfg.region, "autoencoders": names, "mix": cfg.mix,
                       "holdout_fold": cfg.holdout_fold, "train_reals": int(len(tr["real"])),
                       "train_fakes": int(len(tr["fake"])),
@@ -334,7 +335,8 @@ def video_operating_point(det, paths, target_fpr: float = 0.01, progress=None) -
 
 
 def threshold_from_reals(det, paths, target_fpr: float = 0.01, conditions: dict | None = None,
-                         progress: Callable[[str], None] | None = None) -> dict:
+                         progress: Callable[[str], None] | None = None, sources: list[str] | None = None,
+                         min_source_scores: int = 50) -> dict:
     """The operating point from whole real photos scored exactly as verify scores them (native resolution,
     every tile the inference path takes), each under every condition of :func:`real_conditions`.
 
@@ -342,13 +344,18 @@ def threshold_from_reals(det, paths, target_fpr: float = 0.01, conditions: dict 
     whole image, whose top-k mean is distributed differently. Why the conditions: a softened or heavily
     re-compressed real photo scores higher than a clean one (measured: at a threshold read on clean photos
     only, 25% of blurred and 17% of JPEG-50 real photos were flagged); a newsroom must not call those
-    synthetic. Returns threshold (the (1 - target_fpr) quantile over all scores), uncertain_below (the 90%
-    quantile) and the counts."""
+    synthetic. Why per source: the quantile over all scores is dominated by the largest folder; a source
+    whose photos score higher (measured: camera originals, 14% flagged at a pooled threshold) would get far
+    more than ``target_fpr``. So the threshold is the highest of the pooled quantile and the quantile of
+    each source (``sources``, aligned with ``paths``; default each photo's folder) with at least
+    ``min_source_scores`` scores. Returns threshold, uncertain_below (the pooled 90% quantile), the
+    per-source thresholds and the counts."""
     from ..datasets.builders import read_rgb
 
     conditions = conditions or real_conditions()
-    probs, used, errors = [], 0, 0
-    for i, path in enumerate(paths):
+    sources = sources or [Path(p).parent.name for p in paths]
+    probs, by_source, used, errors = [], {}, 0, 0
+    for i, (path, src) in enumerate(zip(paths, sources)):
         try:
             rgb = read_rgb(path)
         except Exception:  # unreadable calibration photo: skip it, count it
@@ -356,14 +363,22 @@ def threshold_from_reals(det, paths, target_fpr: float = 0.01, conditions: dict 
             continue
         used += 1
         for fn in conditions.values():
-            probs.append(det.score(fn(rgb)).probability_synthetic)
+            p = det.score(fn(rgb)).probability_synthetic
+            probs.append(p)
+            by_source.setdefault(src, []).append(p)
         if progress and (i + 1) % 25 == 0:
             progress(f"threshold: {i + 1}/{len(paths)} photos")
     if not probs:
         raise ValueError("no readable real photos to set the threshold on")
-    return {**operating_point(probs, target_fpr),
+    op = operating_point(probs, target_fpr)
+    per_source = {src: {"n_scores": len(v), "threshold": operating_point(v, target_fpr)["threshold"]}
+                  for src, v in sorted(by_source.items()) if len(v) >= min_source_scores}
+    op["threshold"] = max([op["threshold"]] + [v["threshold"] for v in per_source.values()])
+    return {**op,
             "method": "quantiles over whole held-out real photos scored like verify, each under: "
-                      + ", ".join(conditions),
+                      + ", ".join(conditions) + f"; the highest of the pooled and the per-source (>= "
+                      f"{min_source_scores} scores) {1 - target_fpr:.1%} quantiles",
+            "per_source": per_source,
             "n_photos": used, "n_scores": len(probs), "unreadable": errors, "target_fpr": target_fpr}
 
 
@@ -560,7 +575,8 @@ def finalise(model, cfg: TrainConfig, data: dict, out: Path, *, step: int, train
     cal = fit_calibration(z, labels, cfg.target_fpr)
     # Platt scaling from the regions (both classes needed); the threshold from whole calib photos
     det.cal_a, det.cal_b = cal["a"], cal["b"]
-    op = threshold_from_reals(det, data["_calib_paths"], cfg.target_fpr, progress=progress)
+    op = threshold_from_reals(det, data["_calib_paths"], cfg.target_fpr, progress=progress,
+                              sources=data.get("_calib_sources"))
     cal["threshold"], cal["uncertain_below"] = op["threshold"], op["uncertain_below"]
     vop = video_operating_point(det, data["_calib_paths"], cfg.target_fpr, progress=progress)
     m = binary_metrics(labels, cal["probs"], cal["threshold"])
