@@ -94,7 +94,9 @@ def test_calibrate_writes_a_versioned_copy_never_the_shipped_model(tmp_path, for
     assert len(made) == 1
     card = json.loads((made[0] / "model.json").read_text())
     base = Detector(DEFAULT_MODEL_DIR)
-    assert card["version"].startswith(base.card["version"] + "+cal.") and made[0].name == f"{card['name']}@{card['version']}"
+    base_version = str(base.card["version"]).split("+cal.")[0]
+    assert card["version"].startswith(base_version + "+cal.") and card["version"] != base.card["version"]
+    assert made[0].name == f"{card['name']}@{card['version']}"
     assert card["recalibrated_from"] == {"model": base.name, "model_sha256": base.sha256}
     assert 0 < card["video_uncertain_below"] <= card["video_threshold"] <= 1
     assert card["video_threshold_calibration"]["n_scores"] == 4 * 2  # 4 photos × (codec, half size + codec)
