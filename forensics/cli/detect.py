@@ -35,7 +35,8 @@ def register(app: typer.Typer) -> None:
         backbone: str = typer.Option("resnet_tiny", "--backbone", help="Any timm model name."),
         steps: Optional[int] = typer.Option(None, "--steps", help="Default: 3000 (about 17 min on 2 idle CPU cores)."),
         batch: Optional[int] = typer.Option(None, "--batch", help="Default: 48 on CPU, 256 on GPU."),
-        max_minutes: float = typer.Option(25.0, "--max-minutes", help="Wall-clock cap on the training loop."),
+        max_minutes: float = typer.Option(25.0, "--max-minutes", help="Wall-clock cap on this session's training "
+                                         "loop; the model is exported and the run stays resumable."),
         patch: int = typer.Option(128, "--patch", help="Tile side, px (training patches and inference tiles)."),
         max_patches: int = typer.Option(32, "--max-patches", min=1, help="Tiles scored per image at inference."),
         region: int = typer.Option(256, "--region", help="Cached region size per photo."),

@@ -499,7 +499,7 @@ def optimise(model, opt, sched, batch_fn, cfg: TrainConfig, out: Path, rng: np.r
         sched.step()
         ema = loss.item() if ema is None else 0.95 * ema + 0.05 * loss.item()
         stop = step == cfg.steps or (cfg.stop_after_step is not None and step >= cfg.stop_after_step)
-        over = (spent + time.time() - t0) / 60 > cfg.max_minutes
+        over = (time.time() - t0) / 60 > cfg.max_minutes  # per session: a resumed run gets its own budget
         if step % cfg.checkpoint_every == 0 or stop or over:
             save(step)
         if step % 50 == 0 or step == cfg.steps:
