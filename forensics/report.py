@@ -143,6 +143,7 @@ class DetectorFinding:
     threshold: float
     label: str  # synthetic | real | uncertain
     patches: int | None = None
+    model_sha256: str | None = None  # content hash of the ONNX graph + calibration card (model_identity)
 
     def to_json(self) -> dict:
         return asdict(self)

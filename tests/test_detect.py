@@ -249,8 +249,6 @@ def test_calibrate_sets_the_threshold_on_your_photos(tmp_path):
         _photo(data / f"r{i}.jpg", (200, 150), seed=40 + i)
         rows.append(f"r{i}.jpg,real")
     (data / "labels.csv").write_text("\n".join(rows) + "\n")
-    r = runner.invoke(app, ["detect", "calibrate", "--data", str(data)])
-    assert r.exit_code == 2 and "--out" in r.stderr  # the shipped model is never changed in place
     out = tmp_path / "recal"
     r = runner.invoke(app, ["detect", "calibrate", "--data", str(data), "--out", str(out), "--target-fpr", "0.1"])
     assert r.exit_code == 0, r.stderr + str(r.exception)

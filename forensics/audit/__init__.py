@@ -109,8 +109,11 @@ def fingerprint(options: VerifyOptions, analysers: Sequence[str] | None, profile
         s for s in DEFAULT_ANALYSERS if _module_exists(s.partition(":")[0])]
     opts = asdict(options)
     opts.pop("trust_anchors", None)
+    from ..detect.inference import model_identity  # a retrained or recalibrated detector invalidates stored verdicts
+
+    detector = model_identity() if options.detector else None
     blob = json.dumps({"version": __version__, "options": opts, "anchors": anchors, "analysers": specs,
-                       "profile": profile}, sort_keys=True, default=str)
+                       "detector": detector, "profile": profile}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 

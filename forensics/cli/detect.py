@@ -19,8 +19,9 @@ def register(app: typer.Typer) -> None:
 
     @detect.command("train")
     def train_cmd(
-        data: List[Path] = typer.Option(..., "--data", help="Dataset folder (labels.csv, 0_real/1_fake or "
-                                        "ai/nature layout). Repeatable. Its real photos are the training reals."),
+        data: Optional[List[Path]] = typer.Option(None, "--data", help="Dataset folder (labels.csv, 0_real/1_fake or "
+                                                  "ai/nature layout). Repeatable. Its real photos are the training "
+                                                  "reals. Required unless --resume."),
         out: Path = typer.Option(..., "--out", help="Output folder for model.onnx + model.json."),
         taesd_dir: Optional[Path] = typer.Option(None, "--taesd-dir", envvar="FORENSICS_TAESD_DIR",
                                                  help="Folder with taef2_encoder.pth/taef2_decoder.pth."),
@@ -34,7 +35,8 @@ def register(app: typer.Typer) -> None:
         backbone: str = typer.Option("resnet_tiny", "--backbone", help="Any timm model name."),
         steps: Optional[int] = typer.Option(None, "--steps", help="Default: 3000 (about 17 min on 2 idle CPU cores)."),
         batch: Optional[int] = typer.Option(None, "--batch", help="Default: 48 on CPU, 256 on GPU."),
-        max_minutes: float = typer.Option(25.0, "--max-minutes", help="Wall-clock cap on the training loop."),
+        max_minutes: float = typer.Option(25.0, "--max-minutes", help="Wall-clock cap on this session's training "
+                                         "loop; the model is exported and the run stays resumable."),
         patch: int = typer.Option(128, "--patch", help="Tile side, px (training patches and inference tiles)."),
         max_patches: int = typer.Option(32, "--max-patches", min=1, help="Tiles scored per image at inference."),
         region: int = typer.Option(256, "--region", help="Cached region size per photo."),
@@ -54,6 +56,24 @@ def register(app: typer.Typer) -> None:
         augment: str = typer.Option("", "--augment", help="Training perturbations (both classes), e.g. "
                                     "'jpeg_quality=30-100,blur_p=0.2,resize_p=0.3'. Keys: jpeg_p, jpeg_quality, "
                                     "blur_p, blur_sigma, resize_p, resize_scale."),
+        fakes_data: Optional[List[Path]] = typer.Option(None, "--fakes-data", help="Folder of genuine generator "
+                                                        "outputs (labels.csv, label=fake), e.g. ai-train: the "
+                                                        "genuine-output recipe. Repeatable."),
+        ae_dir: Optional[List[Path]] = typer.Option(None, "--ae-dir", help="Folder with tiny-autoencoder weights "
+                                                    "(NAME_encoder/_decoder .safetensors or .pth) for the aligned "
+                                                    "reconstructions of the genuine-output recipe. Repeatable."),
+        autoencoders: str = typer.Option("taesd,taesdxl,taesd3,taef1,taef2", "--autoencoders",
+                                         help="Reconstruction autoencoders (genuine-output recipe); '' for none."),
+        mix: str = typer.Option("genuine=0.5,recon=0.35,sim=0.15", "--mix", help="Share of each fake kind "
+                                "(genuine-output recipe): genuine, recon, sim."),
+        holdout_fold: Optional[str] = typer.Option(None, "--holdout-fold", help="Train without this selection "
+                                                   "fold (older, sdnext, community)."),
+        version: str = typer.Option("1", "--version", help="Model version written to the card."),
+        name: Optional[str] = typer.Option(None, "--name", help="Model name (default forensics-FRONTEND-BACKBONE)."),
+        resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run in --out from its last "
+                                    "checkpoint, with the configuration saved there (other options ignored)."),
+        stop_after_step: Optional[int] = typer.Option(None, "--stop-after-step", min=1, help="Stop after this "
+                                                      "step, checkpointed (continue later with --resume)."),
     ):
         """Train the detector, calibrate it on held-out photos, export ONNX + model card."""
         import logging
@@ -88,7 +108,31 @@ def register(app: typer.Typer) -> None:
 
             aug = parse_augment(augment, AugmentConfig())
             gpu = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+            if resume:
+                from ..detect.train import load_config
+
+                cfg = load_config(out)
+                cfg.max_minutes = max_minutes
+                cfg.stop_after_step = stop_after_step
+                train(cfg, progress=lambda m: typer.echo(m, err=True), resume=True)
+                typer.echo(str(out))
+                return
+            if not data:
+                raise ValueError("--data is required (unless --resume)")
+            mix_w = {}
+            for item in filter(None, (x.strip() for x in mix.split(","))):
+                key, _, val = item.partition("=")
+                if key.strip() not in ("genuine", "recon", "sim"):
+                    raise ValueError(f"--mix: unknown kind {key!r} (genuine, recon, sim)")
+                try:
+                    mix_w[key.strip()] = float(val)
+                except ValueError:
+                    raise ValueError(f"--mix: expected KIND=NUMBER, got {item!r}") from None
             cfg = TrainConfig(data=[str(d) for d in data], out=str(out), taesd_dir=str(taesd_dir) if taesd_dir else None,
+                              fakes_data=[str(d) for d in fakes_data or []], ae_dirs=[str(d) for d in ae_dir or []],
+                              autoencoders=[a.strip() for a in autoencoders.split(",") if a.strip()],
+                              mix=mix_w, holdout_fold=holdout_fold, version=version, name=name,
+                              stop_after_step=stop_after_step,
                               builders=[b.strip() for b in builders.split(",") if b.strip()], fake_weights=weights,
                               front_end=front_end,
                               backbone=backbone, steps=steps or 3000, batch=batch or (256 if gpu else 48),
@@ -107,10 +151,12 @@ def register(app: typer.Typer) -> None:
     def calibrate_cmd(
         data: List[Path] = typer.Option(..., "--data", help="Folder(s) of real photos (labels.csv or plain "
                                         "layouts); fakes in them are ignored."),
-        model: Optional[Path] = typer.Option(None, "--model", help="Model folder to update in place (default: "
-                                             "the shipped model, which needs --out)."),
-        out: Optional[Path] = typer.Option(None, "--out", help="Write the recalibrated model here instead "
-                                           "of updating --model in place."),
+        model: Optional[Path] = typer.Option(None, "--model", help="Model folder to recalibrate (default: "
+                                             "the shipped model)."),
+        out: Optional[Path] = typer.Option(None, "--out", help="Folder for the recalibrated copy (default: "
+                                           "$FORENSICS_HOME/detectors/NAME@VERSION)."),
+        in_place: bool = typer.Option(False, "--in-place", help="Rewrite --model's own model.json instead "
+                                      "of writing a copy (never the shipped model)."),
         target_fpr: float = typer.Option(0.01, "--target-fpr", min=0.0001, max=0.5,
                                          help="False-positive rate the threshold is set for."),
         all_reals: bool = typer.Option(False, "--all-reals", help="Use every real photo, also those the "
@@ -127,12 +173,14 @@ def register(app: typer.Typer) -> None:
         from ..datasets import load_dataset
         from ..detect.evaluate import model_split
         from ..detect.inference import DEFAULT_MODEL_DIR, Detector, DetectorModelError
-        from ..detect.train import threshold_from_reals
+        from ..detect.train import threshold_from_reals, video_operating_point
 
         src = Path(model) if model else DEFAULT_MODEL_DIR
-        if model is None and out is None:
-            _err("give --out DIR for the recalibrated copy (the shipped model is never changed in place), "
-                 "or --model DIR to update your own model")
+        if in_place and (model is None or src.resolve() == DEFAULT_MODEL_DIR.resolve()):
+            _err("--in-place needs --model DIR of your own model (the shipped model is never changed in place)")
+            raise typer.Exit(2)
+        if in_place and out is not None:
+            _err("give either --out or --in-place, not both")
             raise typer.Exit(2)
         try:
             det = Detector(src)
@@ -142,22 +190,29 @@ def register(app: typer.Typer) -> None:
             if not reals:
                 raise ValueError("no real photos to calibrate on (with the model's own training data, only its "
                                  "calibration split is used; --all-reals uses every real photo)")
+            sources = [s.group.split("/")[1] if s.group.count("/") > 1 else s.source for s in reals]
             op = threshold_from_reals(det, [str(s.path) for s in reals], target_fpr,
-                                      progress=lambda m: typer.echo(m, err=True))
-        except (ValueError, DetectorModelError, FileNotFoundError) as exc:
+                                      progress=lambda m: typer.echo(m, err=True), sources=sources)
+            op["video"] = video_operating_point(det, [str(s.path) for s in reals], target_fpr)
+        except (ValueError, DetectorModelError, FileNotFoundError, RuntimeError) as exc:
             _err(str(exc))
             raise typer.Exit(2)
-        dest = Path(out) if out else src
-        if out:
+        card = recalibrated_card(det, op, target_fpr, [str(d) for d in data])
+        if in_place:
+            dest = src
+        elif out:
+            dest = Path(out)
+        else:
+            from ..config import home
+
+            dest = home() / "detectors" / f"{card['name']}@{card['version']}"
+        if dest.resolve() != src.resolve():
             dest.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src / "model.onnx", dest / "model.onnx")
-        card = dict(det.card)
-        card.update({"threshold": op["threshold"], "uncertain_below": op["uncertain_below"], "target_fpr": target_fpr,
-                     "threshold_calibration": {k: v for k, v in op.items() if k not in ("threshold", "uncertain_below")}
-                     | {"data": [str(d) for d in data]}})
         (dest / "model.json").write_text(json.dumps(card, indent=2))
         typer.echo(f"threshold {op['threshold']:.4f} (uncertain from {op['uncertain_below']:.4f}) for "
-                   f"{target_fpr:.2%} FPR on {op['n_photos']} photos ({op['n_scores']} scores); wrote {dest}")
+                   f"{target_fpr:.2%} FPR on {op['n_photos']} photos ({op['n_scores']} scores); wrote "
+                   f"{card['name']}@{card['version']} to {dest} (use it: export FORENSICS_DETECTOR_MODEL={dest})")
 
     @detect.command("eval")
     def eval_cmd(
@@ -248,6 +303,23 @@ def register(app: typer.Typer) -> None:
                     typer.echo(f"{printable(r['path'])}: {printable(d['label'])} (p={d['probability_synthetic']:.3f}, "
                                f"threshold {d['threshold']:.3f}{extra})")
         raise typer.Exit(2 if failed else 0)
+
+
+def recalibrated_card(det, op: dict, target_fpr: float, data: list[str]) -> dict:
+    """The card of a recalibrated model: the new operating point, a version of its own
+    (``<version>+cal.<hash of the operating point>``) and the identity of the model it came from, so a
+    recalibrated model never passes for the one it was made from (verify, the audit's reuse key)."""
+    import hashlib
+
+    card = dict(det.card)
+    calib = {k: v for k, v in op.items() if k not in ("threshold", "uncertain_below", "video")} | {"data": data}
+    point = {"threshold": op["threshold"], "uncertain_below": op["uncertain_below"], "target_fpr": target_fpr,
+             **op.get("video", {})}
+    tag = hashlib.sha256(json.dumps(point | {"calibration": calib}, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    base = str(card.get("version", "0")).split("+cal.", 1)[0]
+    card.update(point | {"version": f"{base}+cal.{tag}", "threshold_calibration": calib,
+                         "recalibrated_from": {"model": det.name, "model_sha256": det.sha256}})
+    return card
 
 
 class _Ctx:

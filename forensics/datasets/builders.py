@@ -95,8 +95,14 @@ class AutoencoderReconstruction:
                  max_side: int = 512):
         import torch
 
-        enc_sd = torch.load(encoder_path, map_location="cpu", weights_only=True)
-        dec_sd = torch.load(decoder_path, map_location="cpu", weights_only=True)
+        def load(path):  # taesd-family ships bf16 safetensors, madebyollin/taesd fp16 .pth state dicts
+            if str(path).endswith(".safetensors"):
+                from safetensors.torch import load_file
+
+                return load_file(str(path), device="cpu")
+            return torch.load(path, map_location="cpu", weights_only=True)
+
+        enc_sd, dec_sd = load(encoder_path), load(decoder_path)
         channels = int(dec_sd["1.weight"].shape[1])
         gn = "3.pool.0.weight" in dec_sd
         make_enc, make_dec = _taesd_modules()

@@ -36,7 +36,7 @@ class DetectorAnalyser:
         if media.is_image:
             s = det.score(media.rgb())
             return DetectorFinding(det.name, round(s.probability_synthetic, 4), round(det.threshold, 4), s.label,
-                                   patches=s.patches)
+                                   patches=s.patches, model_sha256=det.sha256)
         return self.analyse_video(media, ctx.options.max_frames)
 
     def analyse_video(self, media, max_frames: int = 16):
@@ -47,7 +47,7 @@ class DetectorAnalyser:
             logits.append(s.logit)
             patches += s.patches
             timeline.append({"t": round(float(t), 3), "probability_synthetic": round(s.probability_synthetic, 4),
-                             "label": s.label})
+                             "label": det.label_for(s.probability_synthetic, video=True)})
         if not timeline:
             # e.g. a DASH init segment: credentials may still be readable, so this costs only the detector
             raise ForensicsError(f"{media.path}: no video frame could be decoded", code="no_frames")
@@ -57,5 +57,7 @@ class DetectorAnalyser:
         import numpy as np
 
         p = det.calibrate(aggregate(np.array(logits), det.topk_frac))
-        return [DetectorFinding(det.name, round(p, 4), round(det.threshold, 4), det.label_for(p), patches=patches),
+        return [DetectorFinding(det.name, round(p, 4), round(det.video_threshold, 4), det.label_for(p, video=True),
+                                patches=patches,
+                                model_sha256=det.sha256),
                 FramesFinding(sampled=len(timeline), timeline=timeline)]

@@ -25,9 +25,14 @@ def model_split(card: dict, sample) -> str | None:
     """The split ('train', 'calib', 'test') the model's own split rule put this sample in, or None when
     the sample's folder was not part of its training data."""
     training = card.get("training", {})
-    if sample.group.split("/", 1)[0] not in {Path(d).name for d in training.get("data", [])}:
-        return None
+    top = sample.group.split("/", 1)[0]
     split = training.get("split", {})
+    if sample.label == 1 and top in {Path(d).name for d in training.get("fakes_data") or []}:
+        from .recipe import prompt_group  # genuine fakes of the training pool: split by prompt, as trained
+
+        return split_of(prompt_group(sample).group, split.get("seed", 0), split.get("fractions"))
+    if top not in {Path(d).name for d in training.get("data", [])}:
+        return None
     return split_of(sample.group, split.get("seed", 0), split.get("fractions"))
 
 
@@ -36,10 +41,11 @@ def evaluate(detector: Detector, data: list[str], *, robustness: bool = False, h
     samples = [s for d in data for s in load_dataset(d)]
     skipped_train = 0
     if heldout_only:
-        # a real photo from a training folder counts only if the split rule put it in the held-out test split
+        # an image from a training folder (real photos, or genuine fakes of the recipe's pool) counts only
+        # if the split rule put it in the held-out test split
         kept = []
         for s in samples:
-            if s.label == 0 and model_split(detector.card, s) not in (None, "test"):
+            if model_split(detector.card, s) not in (None, "test"):
                 skipped_train += 1
                 continue
             kept.append(s)

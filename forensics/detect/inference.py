@@ -6,6 +6,7 @@ calibration, threshold, training data, measured numbers).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -29,6 +30,33 @@ class DetectorScore:
 
 class DetectorModelError(RuntimeError):
     pass
+
+
+def model_dir(name_or_path: str | Path | None = None) -> Path:
+    """The model folder verify uses: the argument, else ``$FORENSICS_DETECTOR_MODEL``, else the shipped default."""
+    return Path(name_or_path or os.environ.get(MODEL_ENV) or DEFAULT_MODEL_DIR)
+
+
+def model_sha256(folder: str | Path) -> str:
+    """Content hash of a model: sha256 over the ONNX graph and the card (calibration, threshold), each
+    length-prefixed. A retrained or recalibrated model gets a new hash even under the same name@version."""
+    h = hashlib.sha256()
+    for name in ("model.onnx", "model.json"):
+        data = (Path(folder) / name).read_bytes()
+        h.update(f"{name}:{len(data)}:".encode())
+        h.update(data)
+    return h.hexdigest()
+
+
+def model_identity(name_or_path: str | Path | None = None) -> dict:
+    """``{"model": "name@version", "model_sha256": …}`` of a model folder, reading files only (no
+    onnxruntime): what the audit's reuse key needs. A missing model gives ``{"model": None, …}``."""
+    folder = model_dir(name_or_path)
+    try:
+        card = json.loads((folder / "model.json").read_text())
+        return {"model": f'{card.get("name", "detector")}@{card.get("version", "0")}', "model_sha256": model_sha256(folder)}
+    except (OSError, ValueError):
+        return {"model": None, "model_sha256": None, "path": str(folder)}
 
 
 def tile(rgb: np.ndarray, patch: int, max_patches: int) -> np.ndarray:
@@ -77,22 +105,26 @@ class Detector:
         self.cal_a, self.cal_b = float(cal["a"]), float(cal["b"])
         self.threshold = float(self.card.get("threshold", 0.5))
         self.uncertain_below = float(self.card.get("uncertain_below", self.threshold))
+        # frames of a lossy video have their own operating point (read on real photos through a codec)
+        self.video_threshold = float(self.card.get("video_threshold", self.threshold))
+        self.video_uncertain_below = float(self.card.get("video_uncertain_below", self.uncertain_below))
         self.name = f'{self.card.get("name", "detector")}@{self.card.get("version", "0")}'
+        self.sha256 = model_sha256(self.model_dir)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path | None = None, **kw) -> "Detector":
         """A model folder, or None for ``$FORENSICS_DETECTOR_MODEL`` or the shipped default."""
-        path = name_or_path or os.environ.get(MODEL_ENV) or DEFAULT_MODEL_DIR
-        return cls(path, **kw)
+        return cls(model_dir(name_or_path), **kw)
 
     def calibrate(self, logit: float) -> float:
         z = self.cal_a * logit + self.cal_b
         return float(1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z)))))
 
-    def label_for(self, p: float) -> str:
-        if p >= self.threshold:
+    def label_for(self, p: float, video: bool = False) -> str:
+        thr, low = (self.video_threshold, self.video_uncertain_below) if video else (self.threshold, self.uncertain_below)
+        if p >= thr:
             return "synthetic"
-        return "uncertain" if p >= self.uncertain_below else "real"
+        return "uncertain" if p >= low else "real"
 
     def patch_logits(self, rgb: np.ndarray) -> np.ndarray:
         tiles = tile(rgb, self.patch, self.max_patches)

@@ -72,6 +72,17 @@ class DetectorNet(nn.Module):
         return self.backbone(self.front(x))[:, 0]  # one logit per patch
 
 
+class EnsembleNet(nn.Module):
+    """Several detector networks as one: the mean of their patch logits (one ONNX graph, one session)."""
+
+    def __init__(self, nets):
+        super().__init__()
+        self.nets = nn.ModuleList(nets)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([n(x) for n in self.nets]).mean(0)
+
+
 def export_onnx(model: DetectorNet, path, patch: int) -> None:
     """Export with a dynamic batch (the patches of one image) to ONNX."""
     model.eval()

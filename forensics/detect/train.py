@@ -56,6 +56,18 @@ class TrainConfig:
     name: str | None = None  # default: forensics-<front_end>-<backbone>
     version: str = "1"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # genuine-output recipe (forensics.detect.recipe): labelled generator outputs as the fakes, plus aligned
+    # reconstructions of the reals through each tiny autoencoder in ae_dir; empty fakes_data = the
+    # synthesised-fakes recipe of versions 1-2
+    fakes_data: list[str] = field(default_factory=list)
+    ae_dirs: list[str] = field(default_factory=list)  # folders holding <name>_encoder/_decoder weights
+    autoencoders: list[str] = field(default_factory=lambda: ["taesd", "taesdxl", "taesd3", "taef1", "taef2"])
+    mix: dict[str, float] = field(default_factory=lambda: {"genuine": 0.5, "recon": 0.35, "sim": 0.15})
+    max_recon_reals: int = 360  # reals given reconstructions (each costs ~0.3 s per autoencoder on one core)
+    holdout_fold: str | None = None  # selection protocol: train without this fold (forensics.detect.recipe.FOLDS)
+    calibrate: bool = True  # False: export only (fold models of the selection protocol)
+    checkpoint_every: int = 100
+    stop_after_step: int | None = None  # stop (checkpointed, resumable) after this step
 
 
 def _cache_key(cfg: TrainConfig, split: str, n: int) -> Path:
@@ -102,6 +114,92 @@ def prepare_regions(cfg: TrainConfig, progress: Callable[[str], None] = print) -
     given = [s for s in samples if s.label == 1]
     if given:
         log.info("%d labelled fakes in --data are not used for training (fakes are synthesised from reals)", len(given))
+    return out
+
+
+def _round_robin(samples, cap: int, seed: int):
+    """Up to ``cap`` samples, alternating over their source folders (hash order inside each), so a large
+    folder (BSDS500) does not crowd out the small ones."""
+    from .recipe import stable_seed
+
+    by: dict[str, list] = {}
+    for s in sorted(samples, key=lambda s: stable_seed(seed, s.group)):
+        by.setdefault(s.group.split("/")[1] if "/" in s.group else "", []).append(s)
+    out, lists = [], list(by.values())
+    while len(out) < cap and any(lists):
+        for lst in lists:
+            if lst and len(out) < cap:
+                out.append(lst.pop(0))
+    return out
+
+
+def prepare_recipe(cfg: TrainConfig, progress: Callable[[str], None] = print) -> dict:
+    """The genuine-output recipe's data: train regions (reals with their aligned reconstructions and
+    simulator fakes, genuine fakes), calib regions (reals and genuine fakes) and the split, cached."""
+    from .recipe import AUTOENCODERS, HistoryConfig, build_recipe_cache, prompt_group
+
+    reals = [s for d in cfg.data for s in load_dataset(d) if s.label == 0]
+    fakes = [prompt_group(s) for d in cfg.fakes_data for s in load_dataset(d) if s.label == 1]
+    if not reals:
+        raise ValueError("no real images in --data")
+    if not fakes:
+        raise ValueError("no fake images in --fakes-data (labels.csv with label=fake)")
+    rs, fs = group_split(reals, seed=cfg.seed), group_split(fakes, seed=cfg.seed)
+    ae_dir = None
+    names = [n for n in cfg.autoencoders if n in AUTOENCODERS or n.startswith("tae")]
+    found = {}
+    for n in names:
+        for d in cfg.ae_dirs:
+            if any((Path(d) / f"{n}_encoder{e}").is_file() for e in (".safetensors", ".pth")):
+                found[n] = d
+                break
+        else:
+            raise ValueError(f"autoencoder {n!r}: no {n}_encoder(.safetensors|.pth) in {cfg.ae_dirs or 'any --ae-dir'}")
+    h = HistoryConfig()
+    out = {}
+    train_reals = _round_robin(rs["train"], cfg.max_recon_reals, cfg.seed) if cfg.max_recon_reals else rs["train"]
+    tag = "-".join(names) or "none"
+    for split, rl, fl, aes in (("train", train_reals, fs["train"], names), ("calib", rs["calib"], fs["calib"], [])):
+        if cfg.max_photos:
+            rl, fl = rl[: cfg.max_photos], fl[: cfg.max_photos]
+        path = Path(cfg.cache_dir) / f"recipe_{split}_r{cfg.region}_{tag if aes else 'none'}_n{len(rl)}-{len(fl)}_s{cfg.seed}.npz"
+        if path.is_file():
+            progress(f"reusing cached regions {path}")
+            out[split] = load_cache(path)
+            continue
+        t = time.time()
+        parts = []
+        for d in dict.fromkeys(found[n] for n in aes):  # one cache pass per folder of autoencoders
+            parts.append(build_recipe_cache(rl, fl if not parts else [], region=cfg.region, seed=cfg.seed, h=h, ae_dir=d,
+                                            autoencoders=[n for n in aes if found[n] == d],
+                                            simulators=("bilinear", "deconv") if not parts else (),
+                                            progress=lambda i, n: progress(f"{split}: {i}/{n} images, {time.time() - t:.0f}s")
+                                            if i % 50 == 0 or i == n else None))
+        if not parts:
+            parts.append(build_recipe_cache(rl, fl, region=cfg.region, seed=cfg.seed, h=h, autoencoders=(), simulators=()))
+        cache = parts[0]
+        for extra in parts[1:]:
+            cache.update({k: v for k, v in extra.items() if k.startswith("pair:")})
+        if split == "calib":
+            cache = {"real": cache["real"], "fake:genuine": cache["fake"], "groups": cache["real_group"]}
+        save_cache(cache, path)
+        out[split] = cache
+    if cfg.holdout_fold:
+        from .recipe import FOLDS, subset
+
+        if cfg.holdout_fold not in FOLDS:
+            raise ValueError(f"unknown fold {cfg.holdout_fold!r}; choose from {', '.join(FOLDS)}")
+        tr = out["train"]
+        out["train"] = subset(tr, tr["real_fold"] != cfg.holdout_fold, tr["fake_fold"] != cfg.holdout_fold)
+    tr = out["train"]
+    out["_splits"] = {k: [s.group for s in v] for k, v in rs.items()}
+    out["_calib_paths"] = [str(s.path) for s in rs["calib"]]
+    out["_calib_sources"] = [s.group.split("/")[1] if s.group.count("/") > 1 else s.source for s in rs["calib"]]
+    out["_recipe"] = {"history": asdict(h), "region": cfg.region, "autoencoders": names, "mix": cfg.mix,
+                      "holdout_fold": cfg.holdout_fold, "train_reals": int(len(tr["real"])),
+                      "train_fakes": int(len(tr["fake"])),
+                      "fake_split_counts": {k: len(v) for k, v in fs.items()},
+                      "fake_split": "sha256(f'{seed}:{group}') → fractions; group = prompt or file"}
     return out
 
 
@@ -188,8 +286,57 @@ def real_conditions() -> dict[str, Callable[[np.ndarray], np.ndarray]]:
     return {"none": lambda x: x, "jpeg95": lambda x: jpeg(x, 95), **robustness_conditions()}
 
 
+def video_frame(rgb: np.ndarray, max_side: int = 1024) -> np.ndarray:
+    """A real photo as a video frame reaches the detector: scaled to ``max_side`` as
+    :meth:`forensics.media.Media.sample_frames` scales frames, encoded as a short MPEG-4 clip (OpenCV's
+    ``mp4v`` encoder at its default quality) and decoded again."""
+    import tempfile
+
+    import cv2
+
+    from ..datasets.augment import resize
+
+    if max(rgb.shape[:2]) > max_side:
+        rgb = resize(rgb, max_side / max(rgb.shape[:2]))
+    h, w = rgb.shape[0] - rgb.shape[0] % 2, rgb.shape[1] - rgb.shape[1] % 2
+    bgr = cv2.cvtColor(np.ascontiguousarray(rgb[:h, :w]), cv2.COLOR_RGB2BGR)
+    with tempfile.TemporaryDirectory() as td:
+        path = str(Path(td) / "clip.mp4")
+        vw = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), 25, (w, h))
+        if not vw.isOpened():
+            raise RuntimeError("OpenCV cannot write MPEG-4 video here")
+        for _ in range(3):
+            vw.write(bgr)
+        vw.release()
+        cap = cv2.VideoCapture(path)
+        ok, frame = cap.read()
+        cap.release()
+    if not ok:
+        raise RuntimeError("OpenCV cannot read back its MPEG-4 clip")
+    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+
+
+def video_conditions() -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """Real photos as frames of a lossy video: the codec at full and at half size. Video frames are scored
+    against their own threshold, read on these: a codec softens and blocks a frame far more than the JPEG
+    of a photo, and a real clip must not come out synthetic (measured: a real camera clip's frames all
+    scored above the photo threshold)."""
+    from ..datasets.augment import resize
+
+    return {"mp4v": video_frame, "resize0.5+mp4v": lambda x: video_frame(resize(x, 0.5))}
+
+
+def video_operating_point(det, paths, target_fpr: float = 0.01, progress=None) -> dict:
+    """``video_threshold`` / ``video_uncertain_below`` for :class:`forensics.detect.analyser.DetectorAnalyser`'s
+    video aggregate, from real photos through :func:`video_conditions`."""
+    op = threshold_from_reals(det, paths, target_fpr, conditions=video_conditions(), progress=progress)
+    return {"video_threshold": op["threshold"], "video_uncertain_below": op["uncertain_below"],
+            "video_threshold_calibration": {k: v for k, v in op.items() if k not in ("threshold", "uncertain_below")}}
+
+
 def threshold_from_reals(det, paths, target_fpr: float = 0.01, conditions: dict | None = None,
-                         progress: Callable[[str], None] | None = None) -> dict:
+                         progress: Callable[[str], None] | None = None, sources: list[str] | None = None,
+                         min_source_scores: int = 50) -> dict:
     """The operating point from whole real photos scored exactly as verify scores them (native resolution,
     every tile the inference path takes), each under every condition of :func:`real_conditions`.
 
@@ -197,13 +344,18 @@ def threshold_from_reals(det, paths, target_fpr: float = 0.01, conditions: dict 
     whole image, whose top-k mean is distributed differently. Why the conditions: a softened or heavily
     re-compressed real photo scores higher than a clean one (measured: at a threshold read on clean photos
     only, 25% of blurred and 17% of JPEG-50 real photos were flagged); a newsroom must not call those
-    synthetic. Returns threshold (the (1 - target_fpr) quantile over all scores), uncertain_below (the 90%
-    quantile) and the counts."""
+    synthetic. Why per source: the quantile over all scores is dominated by the largest folder; a source
+    whose photos score higher (measured: camera originals, 14% flagged at a pooled threshold) would get far
+    more than ``target_fpr``. So the threshold is the highest of the pooled quantile and the quantile of
+    each source (``sources``, aligned with ``paths``; default each photo's folder) with at least
+    ``min_source_scores`` scores. Returns threshold, uncertain_below (the pooled 90% quantile), the
+    per-source thresholds and the counts."""
     from ..datasets.builders import read_rgb
 
     conditions = conditions or real_conditions()
-    probs, used, errors = [], 0, 0
-    for i, path in enumerate(paths):
+    sources = sources or [Path(p).parent.name for p in paths]
+    probs, by_source, used, errors = [], {}, 0, 0
+    for i, (path, src) in enumerate(zip(paths, sources)):
         try:
             rgb = read_rgb(path)
         except Exception:  # unreadable calibration photo: skip it, count it
@@ -211,15 +363,70 @@ def threshold_from_reals(det, paths, target_fpr: float = 0.01, conditions: dict 
             continue
         used += 1
         for fn in conditions.values():
-            probs.append(det.score(fn(rgb)).probability_synthetic)
+            p = det.score(fn(rgb)).probability_synthetic
+            probs.append(p)
+            by_source.setdefault(src, []).append(p)
         if progress and (i + 1) % 25 == 0:
             progress(f"threshold: {i + 1}/{len(paths)} photos")
     if not probs:
         raise ValueError("no readable real photos to set the threshold on")
-    return {**operating_point(probs, target_fpr),
+    op = operating_point(probs, target_fpr)
+    per_source = {src: {"n_scores": len(v), "threshold": operating_point(v, target_fpr)["threshold"]}
+                  for src, v in sorted(by_source.items()) if len(v) >= min_source_scores}
+    op["threshold"] = max([op["threshold"]] + [v["threshold"] for v in per_source.values()])
+    return {**op,
             "method": "quantiles over whole held-out real photos scored like verify, each under: "
-                      + ", ".join(conditions),
+                      + ", ".join(conditions) + f"; the highest of the pooled and the per-source (>= "
+                      f"{min_source_scores} scores) {1 - target_fpr:.1%} quantiles",
+            "per_source": per_source,
             "n_photos": used, "n_scores": len(probs), "unreadable": errors, "target_fpr": target_fpr}
+
+
+CONFIG_FILE = "train_config.json"  # the run's configuration, for --resume
+
+
+def save_config(cfg: TrainConfig, out: Path) -> None:
+    (Path(out) / CONFIG_FILE).write_text(json.dumps(asdict(cfg), indent=2))
+
+
+def train_ensemble(members: list[str | Path], cfg: TrainConfig, progress: Callable[[str], None] = print) -> Path:
+    """One model from several trained runs (e.g. the fold models of the selection protocol): the mean of
+    their patch logits, exported as one ONNX graph, then calibrated on the calib split like :func:`train`.
+    ``cfg`` names the data (its ``holdout_fold`` must be None) and the output."""
+    import torch
+
+    from .model import DetectorNet, EnsembleNet
+
+    t_start = time.time()
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out)
+    nets, folds = [], []
+    for m in members:
+        ck = torch.load(Path(m) / "checkpoint.pt", map_location="cpu", weights_only=True)
+        net = DetectorNet(ck["front_end"], ck["backbone"])
+        net.load_state_dict(ck["state_dict"])
+        nets.append(net)
+        card = json.loads((Path(m) / "model.json").read_text())
+        folds.append(card.get("recipe", {}).get("holdout_fold"))
+    model = EnsembleNet(nets).eval()
+    data = prepare_recipe(cfg, progress) if cfg.fakes_data else prepare_regions(cfg, progress)
+    torch.save({"members": [str(m) for m in members], "state_dicts": [n.state_dict() for n in nets]}, out / "checkpoint.pt")
+    return finalise(model, cfg, data, out, step=cfg.steps, train_s=0.0, t_start=t_start, progress=progress,
+                    extra={"ensemble": {"members": [str(m) for m in members], "member_holdout_folds": folds,
+                                        "rule": "mean of the members' patch logits"}})
+
+
+def load_config(out: str | Path) -> TrainConfig:
+    """The configuration of the run in ``out`` (written when it started)."""
+    path = Path(out) / CONFIG_FILE
+    if not path.is_file():
+        raise ValueError(f"--resume: {path} does not exist (nothing to resume)")
+    d = json.loads(path.read_text())
+    tup = lambda v: tuple(v) if isinstance(v, list) else v  # noqa: E731 - JSON has no tuples
+    d["augment"] = AugmentConfig(**{k: tup(v) for k, v in d["augment"].items()})
+    d["prejpeg_quality"] = tuple(d["prejpeg_quality"])
+    return TrainConfig(**d)
 
 
 def _device(cfg: TrainConfig):
@@ -230,8 +437,84 @@ def _device(cfg: TrainConfig):
     return torch.device(cfg.device)
 
 
-def train(cfg: TrainConfig, progress: Callable[[str], None] = print) -> Path:
-    """Train, calibrate, export. Returns the output folder (model.onnx + model.json)."""
+def _batch_fn(cfg: TrainConfig, data: dict, rng: np.random.Generator):
+    if not cfg.fakes_data:
+        return lambda: sample_batch(data["train"], cfg.batch // 2, cfg.patch, rng, cfg.augment, cfg.fake_weights)
+    from .recipe import sample_recipe_batch
+
+    cache = data["train"]
+    pairs = [k for k in cache if k.startswith("pair:")]
+    mix = {"genuine": cfg.mix.get("genuine", 0.0)}
+    for group, keys in (("recon", [k for k in pairs if k.endswith("-recon")]),
+                        ("sim", [k for k in pairs if not k.endswith("-recon")])):
+        for k in keys:
+            mix[k] = cfg.mix.get(group, 0.0) / len(keys)
+    return lambda: sample_recipe_batch(cache, cfg.batch // 2, cfg.patch, rng, cfg.augment, mix)
+
+
+STATE_FILE = "train_state.pt"  # the resumable training state inside --out
+
+
+def optimise(model, opt, sched, batch_fn, cfg: TrainConfig, out: Path, rng: np.random.Generator, dev, *,
+             resume: bool = False, progress: Callable[[str], None] = print) -> tuple[int, float]:
+    """The optimisation loop, checkpointed every ``cfg.checkpoint_every`` steps and at every stop: model,
+    optimiser, scheduler, step, the numpy generator that draws the batches (so the data order continues
+    where it stopped) and torch's RNG. ``resume`` continues from ``out/train_state.pt``. Returns (last
+    step, training seconds, those of earlier sessions included)."""
+    import torch
+
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    state_path = out / STATE_FILE
+    first, spent, ema = 1, 0.0, None
+    if resume:
+        if not state_path.is_file():
+            raise ValueError(f"--resume: {state_path} does not exist (nothing to resume)")
+        st = torch.load(state_path, map_location="cpu", weights_only=False)
+        if st["steps"] != cfg.steps:
+            raise ValueError(f"--resume: the checkpoint belongs to a {st['steps']}-step run, not {cfg.steps}")
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        sched.load_state_dict(st["sched"])
+        rng.bit_generator.state = st["rng"]
+        torch.set_rng_state(st["torch_rng"])
+        first, spent, ema = st["step"] + 1, st["seconds"], st["ema"]
+        progress(f"resumed from step {st['step']} of {cfg.steps}")
+
+    def save(step: int) -> None:
+        tmp = state_path.with_suffix(".tmp")
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "step": step,
+                    "steps": cfg.steps, "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                    "seconds": spent + time.time() - t0, "ema": ema}, tmp)
+        tmp.replace(state_path)  # an interruption while writing leaves the previous checkpoint
+
+    t0, step = time.time(), first - 1
+    model.train()
+    for step in range(first, cfg.steps + 1):
+        x, y = batch_fn()
+        logits = model(torch.from_numpy(x).to(dev))
+        loss = loss_fn(logits, torch.from_numpy(y).to(dev))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        ema = loss.item() if ema is None else 0.95 * ema + 0.05 * loss.item()
+        stop = step == cfg.steps or (cfg.stop_after_step is not None and step >= cfg.stop_after_step)
+        over = (time.time() - t0) / 60 > cfg.max_minutes  # per session: a resumed run gets its own budget
+        if step % cfg.checkpoint_every == 0 or stop or over:
+            save(step)
+        if step % 50 == 0 or step == cfg.steps:
+            progress(f"step {step}/{cfg.steps} loss {ema:.4f} ({spent + time.time() - t0:.0f}s)")
+        if over:
+            progress(f"time budget of {cfg.max_minutes} min reached at step {step}")
+            break
+        if stop:
+            break
+    return step, spent + time.time() - t0
+
+
+def train(cfg: TrainConfig, progress: Callable[[str], None] = print, resume: bool = False) -> Path:
+    """Train, calibrate, export. Returns the output folder (model.onnx + model.json). ``resume``
+    continues an interrupted run of the same configuration from its last checkpoint."""
     import torch
 
     from .inference import Detector
@@ -243,43 +526,47 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = print) -> Path:
     rng = np.random.default_rng(cfg.seed)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        save_config(cfg, out)
     t_start = time.time()
-    data = prepare_regions(cfg, progress)
+    data = prepare_recipe(cfg, progress) if cfg.fakes_data else prepare_regions(cfg, progress)
     dev = _device(cfg)
     model = DetectorNet(cfg.front_end, cfg.backbone).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
-    loss_fn = torch.nn.BCEWithLogitsLoss()
-    progress(f"training {cfg.front_end}/{cfg.backbone} on {dev}: {data['train']['real'].shape[0]} photos × "
-             f"{1 + len(_fake_keys(data['train']))} versions, {cfg.steps} steps of {cfg.batch}")
-    t_loop, step, ema = time.time(), 0, None
-    model.train()
-    for step in range(1, cfg.steps + 1):
-        x, y = sample_batch(data["train"], cfg.batch // 2, cfg.patch, rng, cfg.augment, cfg.fake_weights)
-        logits = model(torch.from_numpy(x).to(dev))
-        loss = loss_fn(logits, torch.from_numpy(y).to(dev))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        ema = loss.item() if ema is None else 0.95 * ema + 0.05 * loss.item()
-        if step % 50 == 0 or step == cfg.steps:
-            progress(f"step {step}/{cfg.steps} loss {ema:.4f} ({time.time() - t_loop:.0f}s)")
-        if (time.time() - t_loop) / 60 > cfg.max_minutes:
-            progress(f"time budget of {cfg.max_minutes} min reached at step {step}")
-            break
-    train_s = time.time() - t_loop
+    progress(f"training {cfg.front_end}/{cfg.backbone} on {dev}: {data['train']['real'].shape[0]} photos, "
+             f"{cfg.steps} steps of {cfg.batch}")
+    batch_fn = _batch_fn(cfg, data, rng)
+    step, train_s = optimise(model, opt, sched, batch_fn, cfg, out, rng, dev, resume=resume, progress=progress)
+    if step < cfg.steps and cfg.stop_after_step is not None and step >= cfg.stop_after_step:
+        progress(f"stopped after step {step}; continue with --resume")
+        return out
     model.eval().cpu()
     # the torch weights stay next to the export (for fine-tuning); the ONNX file is what ships
     torch.save({"state_dict": model.state_dict(), "front_end": cfg.front_end, "backbone": cfg.backbone},
                out / "checkpoint.pt")
+    return finalise(model, cfg, data, out, step=step, train_s=train_s, t_start=t_start, dev=dev, progress=progress)
+
+
+def finalise(model, cfg: TrainConfig, data: dict, out: Path, *, step: int, train_s: float, t_start: float, dev="cpu",
+             progress: Callable[[str], None] = print, extra: dict | None = None) -> Path:
+    """Export a trained network to ONNX, then calibrate it on the calib split and write the card."""
+    from .inference import Detector
+    from .metrics import binary_metrics
+    from .model import export_onnx
+
     export_onnx(model, out / "model.onnx", cfg.patch)
     name = cfg.name or f"forensics-{cfg.front_end}-{cfg.backbone.replace('_', '-')}"
     card = {"name": name, "version": cfg.version, "patch": cfg.patch, "max_patches": cfg.max_patches,
             "topk_frac": cfg.topk_frac, "front_end": cfg.front_end, "backbone": cfg.backbone,
             "input": "N×3×patch×patch float32 RGB in [0,1]; output one logit per patch",
             "calibration": {"a": 1.0, "b": 0.0}, "threshold": 0.5, "uncertain_below": 0.5}
+    if cfg.fakes_data:
+        card["recipe"] = data["_recipe"]
+    card.update(extra or {})
     (out / "model.json").write_text(json.dumps(card, indent=2))
+    if not cfg.calibrate:
+        return out
 
     # calibration on held-out photos (the calib split), with the ONNX model itself
     det = Detector(out, threads=cfg.threads)
@@ -288,8 +575,10 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = print) -> Path:
     cal = fit_calibration(z, labels, cfg.target_fpr)
     # Platt scaling from the regions (both classes needed); the threshold from whole calib photos
     det.cal_a, det.cal_b = cal["a"], cal["b"]
-    op = threshold_from_reals(det, data["_calib_paths"], cfg.target_fpr, progress=progress)
+    op = threshold_from_reals(det, data["_calib_paths"], cfg.target_fpr, progress=progress,
+                              sources=data.get("_calib_sources"))
     cal["threshold"], cal["uncertain_below"] = op["threshold"], op["uncertain_below"]
+    vop = video_operating_point(det, data["_calib_paths"], cfg.target_fpr, progress=progress)
     m = binary_metrics(labels, cal["probs"], cal["threshold"])
     per_source = {s: binary_metrics(labels[(np.array(sources) == s) | (labels == 0)],
                                     cal["probs"][(np.array(sources) == s) | (labels == 0)], cal["threshold"])
@@ -300,8 +589,9 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = print) -> Path:
                         "a": cal["a"], "b": cal["b"]},
         "threshold": cal["threshold"], "uncertain_below": cal["uncertain_below"], "target_fpr": cfg.target_fpr,
         "threshold_calibration": {k: v for k, v in op.items() if k not in ("threshold", "uncertain_below")},
+        **vop,
         "training": {
-            "data": cfg.data, "fake_builders": cfg.builders, "fake_weights": cfg.fake_weights, "region": cfg.region, "steps_done": step,
+            "data": cfg.data, "fakes_data": cfg.fakes_data, "fake_builders": cfg.builders, "fake_weights": cfg.fake_weights, "region": cfg.region, "steps_done": step,
             "batch": cfg.batch, "lr": cfg.lr, "seed": cfg.seed, "device": str(dev),
             "train_seconds": round(train_s, 1), "total_seconds": round(time.time() - t_start, 1),
             "augment": asdict(cfg.augment),
