@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...report import WatermarkDetection
-from .ecc import false_positive_probability
 from .fsw import _FLIP_PATTERNS, CHASE, NOMINAL, REFINE_MIN_SYNC, T, FSWScheme, _dihedral
 
 DECODES = 10  # BCH decodes per pass (besides the nominal lattice's two alignments)
@@ -355,28 +353,3 @@ class FSW2Scheme(FSWScheme):
                 if (out := self._try_decode(score, aligned, best)) is not None:
                     return out
         return None
-
-    def read_bits(self, rgb: np.ndarray) -> np.ndarray | None:
-        return self.decode(rgb)["bits"]
-
-    def detect_rgb(self, rgb: np.ndarray, fpr: float = 1e-6, expected: bytes | None = None,
-                   search_geometry: bool = True) -> WatermarkDetection:
-        return self.detect_with_bits(rgb, fpr, expected, search_geometry=search_geometry)[0]
-
-    def detect_with_bits(self, rgb: np.ndarray, fpr: float = 1e-6, expected: bytes | None = None,
-                         search_geometry: bool = True):
-        n = self.code.n_bits
-        h, w = rgb.shape[:2]
-        if min(h, w) < 32:
-            return self.not_detected(bits_total=n), None
-        res = self.decode(rgb, search_geometry=search_geometry)
-        if res["payload"] is None:
-            return self.not_detected(bits_total=n), res["bits"]
-        p = false_positive_probability(n, free_bits=8 * self.payload_bytes, corrected=res["errors"],
-                                       hypotheses=res["attempts"])
-        detected = p <= fpr
-        return WatermarkDetection(scheme=self.name, detected=detected,
-                                  payload=res["payload"].hex() if detected else None,
-                                  bits_matched=n - res["errors"], bits_total=n,
-                                  false_positive_probability=p, source=self.source, implies_ai=False), res["bits"]
-
