@@ -86,17 +86,6 @@ def limit_threads() -> None:
         os.environ.setdefault(name, "1")
 
 
-def _vm_size() -> int | None:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmSize:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
 class WorkerState:
     def __init__(self, config: WorkerConfig, warm_up: bool = True):
         from ..analysers import load_analysers
@@ -133,22 +122,11 @@ class WorkerState:
                 pass
 
     def _cap_memory(self, per_file: int) -> None:
-        try:
-            import resource
-        except ImportError:  # pragma: no cover - not on Windows
-            return
-        base = _vm_size()
-        if base is None:  # no /proc (macOS): RLIMIT_AS is not enforced there anyway
-            return
-        cap = base + per_file
-        try:
-            soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-            if hard != resource.RLIM_INFINITY:
-                cap = min(cap, hard)
-            resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+        from ..resources import set_memory_cap
+
+        cap = set_memory_cap(per_file)
+        if cap is not None:
             self.memory_cap = cap
-        except (ValueError, OSError):
-            pass
 
     # -- one file ---------------------------------------------------------------------------------
     def process(self, todo) -> dict:

@@ -30,6 +30,8 @@ from pathlib import Path
 
 from fastapi import HTTPException
 
+from ..resources import set_memory_cap
+
 # -- what runs in a worker (module level: picklable for process pools) ----------------------------
 _local = threading.local()
 
@@ -88,17 +90,6 @@ def warm_job(options) -> bool:
     return True
 
 
-def _vm_size() -> int | None:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmSize:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
 def init_worker(options, memory_bytes: int) -> None:
     """Each verify worker process: build and warm the analysers (models load on first use), then cap the
     address space at what that took plus ``memory_bytes``, so a hostile file costs a MemoryError (422
@@ -118,26 +109,6 @@ def init_worker(options, memory_bytes: int) -> None:
         pass
     if memory_bytes:
         set_memory_cap(memory_bytes)
-
-
-def set_memory_cap(memory_bytes: int) -> int | None:
-    """RLIMIT_AS = this process's current size + ``memory_bytes`` (Linux); returns the cap, or None."""
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - not on Windows
-        return None
-    base = _vm_size()
-    if base is None:  # no /proc (macOS): RLIMIT_AS is not enforced there anyway
-        return None
-    cap = base + memory_bytes
-    try:
-        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-        if hard != resource.RLIM_INFINITY:
-            cap = min(cap, hard)
-        resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
-    except (ValueError, OSError):
-        return None
-    return cap
 
 
 class WorkerCrashed(Exception):
