@@ -477,29 +477,33 @@ class FSWScheme(LumaScheme):
                 return out
         return {"payload": None, "errors": None, "attempts": budget, "sync": best["sync"], "bits": best["bits"]}
 
+    def _try_decode(self, score: float, aligned: np.ndarray, best: dict) -> dict | None:
+        """Decode one aligned hypothesis; keeps the best-synchronised hard bits in ``best``."""
+        soft = self._soft_bits(aligned)
+        hard = (soft > 0).astype(np.uint8)
+        if best["sync"] is None or score > best["sync"]:
+            best["sync"], best["bits"] = score, hard
+        # Chase-2 soft decoding: also try flipping every subset of the CHASE least reliable bits
+        # (only for hypotheses whose sync says a mark is there: saves time on unmarked images).
+        weakest = np.argsort(np.abs(soft))[:CHASE]
+        for flips in _FLIP_PATTERNS if score >= REFINE_MIN_SYNC else _FLIP_PATTERNS[:1]:
+            word = hard.copy()
+            word[weakest[flips]] ^= 1
+            res = self.code.decode(word)
+            if res is not None and res[0][0] == self.HEADER:
+                # distance from what was read to the codeword found (not just the BCH corrections):
+                # the false-positive bound holds for any codeword at that distance, however found
+                errors = int((self.code.encode(res[0]) != hard).sum())
+                return {"payload": res[0][1:], "errors": errors, "sync": score, "bits": hard}
+        return None
+
     def _decode_pass(self, r: np.ndarray, best: dict, search_geometry: bool = True) -> dict | None:
         attempts = 0
 
         def try_decode(score, aligned):
             nonlocal attempts
             attempts += 1
-            soft = self._soft_bits(aligned)
-            hard = (soft > 0).astype(np.uint8)
-            if best["sync"] is None or score > best["sync"]:
-                best["sync"], best["bits"] = score, hard
-            # Chase-2 soft decoding: also try flipping every subset of the CHASE least reliable bits
-            # (only for hypotheses whose sync says a mark is there: saves time on unmarked images).
-            weakest = np.argsort(np.abs(soft))[:CHASE]
-            for flips in _FLIP_PATTERNS if score >= REFINE_MIN_SYNC else _FLIP_PATTERNS[:1]:
-                word = hard.copy()
-                word[weakest[flips]] ^= 1
-                res = self.code.decode(word)
-                if res is not None and res[0][0] == self.HEADER:
-                    # distance from what was read to the codeword found (not just the BCH corrections):
-                    # the false-positive bound holds for any codeword at that distance, however found
-                    errors = int((self.code.encode(res[0]) != hard).sum())
-                    return {"payload": res[0][1:], "errors": errors, "sync": score, "bits": hard}
-            return None
+            return self._try_decode(score, aligned, best)
 
         fold = self._fold(r, NOMINAL)
         if fold is not None:

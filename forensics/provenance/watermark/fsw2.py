@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .fsw import _FLIP_PATTERNS, CHASE, NOMINAL, REFINE_MIN_SYNC, T, FSWScheme, _dihedral
+from .fsw import NOMINAL, REFINE_MIN_SYNC, T, FSWScheme, _dihedral
 
 DECODES = 10  # BCH decodes per pass (besides the nominal lattice's two alignments)
 SWEEP_TOP = 6  # lattices the fallback sweep proposes
@@ -291,21 +291,6 @@ class FSW2Scheme(FSWScheme):
                 out["attempts"] = budget
                 return out
         return {"payload": None, "errors": None, "attempts": budget, "sync": best["sync"], "bits": best["bits"]}
-
-    def _try_decode(self, score: float, aligned: np.ndarray, best: dict) -> dict | None:
-        soft = self._soft_bits(aligned)
-        hard = (soft > 0).astype(np.uint8)
-        if best["sync"] is None or score > best["sync"]:
-            best["sync"], best["bits"] = score, hard
-        weakest = np.argsort(np.abs(soft))[:CHASE]
-        for flips in _FLIP_PATTERNS if score >= REFINE_MIN_SYNC else _FLIP_PATTERNS[:1]:
-            word = hard.copy()
-            word[weakest[flips]] ^= 1
-            res = self.code.decode(word)
-            if res is not None and res[0][0] == self.HEADER:
-                errors = int((self.code.encode(res[0]) != hard).sum())
-                return {"payload": res[0][1:], "errors": errors, "sync": score, "bits": hard}
-        return None
 
     def _decode_pass2(self, r: np.ndarray, best: dict, search_geometry: bool) -> dict | None:
         fold = self._fold(r, NOMINAL)
