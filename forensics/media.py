@@ -330,11 +330,14 @@ class Media:
             end -= 1
         if end < 4 or data[end - 2] != 0xFF or data[end - 1] != 0xD9:
             return None
-        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+        # OpenCV >= 4.10 has libjpeg-turbo write RGB directly (the same pixels, no 12-MP channel swap)
+        rgb_flag = getattr(cv2, "IMREAD_COLOR_RGB", None)
+        flags = (rgb_flag if rgb_flag is not None else cv2.IMREAD_COLOR) | cv2.IMREAD_IGNORE_ORIENTATION
+        arr = cv2.imdecode(data, flags)
         w, h = self.dimensions
-        if bgr is None or bgr.shape != (h, w, 3):
+        if arr is None or arr.shape != (h, w, 3):
             return None
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        return arr if rgb_flag is not None else cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
 
     def _draft_decode(self, max_side: int) -> "Image.Image | None":
         """JPEG only: decode at a reduced DCT scale (1/2, 1/4, 1/8) that still covers ``max_side``.

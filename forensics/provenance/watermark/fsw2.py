@@ -43,7 +43,8 @@ HOMOGRAPHY_STEPS = (2.0, 1.0, 0.5)  # corner offsets tried when refining perspec
 
 class FSW2Scheme(FSWScheme):
     name = "fsw-v2"
-    detect_max_side = 768  # works at a 384-px working resolution: a 768-px copy reads the same
+    # works at a 384-px working resolution; reading the 1024-px copy fsw-v1 reads spares a second resize
+    detect_max_side = 1024
     WORK = 384
     HEADER = 0x20  # version 2, 4 reserved bits
     PMIN, PMAX, MAX_ROT = 0.42, 2.3, 16.0
