@@ -81,6 +81,8 @@ def main(argv=None) -> int:
     ap.add_argument("--ensemble", default="", help="ARM: its fold models as one calibrated ensemble")
     ap.add_argument("--max-patches", type=int, default=32, help="tiles scored per image by the ensemble")
     ap.add_argument("--summary", action="store_true", help="print the table of every scored run")
+    ap.add_argument("--target-fpr", type=float, default=0.01, help="false-positive rate the threshold is read at")
+    ap.add_argument("--version", default="3", help="version written into the model card")
     args = ap.parse_args(argv)
 
     import torch
@@ -98,7 +100,8 @@ def main(argv=None) -> int:
         return TrainConfig(data=[args.photos], fakes_data=[args.ai_train], ae_dirs=ae_dirs, out=str(dest),
                            mix=ARMS[arm], holdout_fold=fold, calibrate=fold is None, steps=steps,
                            batch=args.batch, threads=args.threads, region=160, patch=128, max_minutes=600,
-                           cache_dir="runs/detector/cache", name="forensics-highpass-resnet-tiny", version="3")
+                           cache_dir="runs/detector/cache", name="forensics-highpass-resnet-tiny", version=args.version,
+                           target_fpr=args.target_fpr)
 
     if args.baseline:
         det = Detector.from_pretrained(None, threads=args.threads)
