@@ -72,15 +72,17 @@ def test_fast_parser_leaves_the_rest_to_typer(argv):
     assert parse_verify(argv) is None
 
 
-def _cold_verify(args: list[str], cwd) -> subprocess.CompletedProcess:
+def _cold_verify(args: list[str], cwd, **env_extra: str) -> subprocess.CompletedProcess:
     """A new `python -m forensics verify` process that also prints which CLI libraries it imported."""
-    code = ("import atexit, json, sys\n"
+    code = ("import atexit, json, os, sys\n"
             "atexit.register(lambda: sys.stderr.write('LOADED=' + json.dumps(sorted(m for m in "
             "('typer', 'click', 'pydantic', 'rich') if m in sys.modules)) + '\\n'))\n"
+            "atexit.register(lambda: sys.stderr.write('BLAS=' + os.environ.get('OPENBLAS_NUM_THREADS', '') + '\\n'))\n"
             f"sys.argv = ['forensics'] + {args!r}\n"
             "from forensics.cli import main\n"
             "main()\n")
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    env.update(PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""), **env_extra)
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, env=env,
                           timeout=300)
 
@@ -111,6 +113,14 @@ def test_verify_json_loads_no_cli_library_and_says_what_typer_says(tmp_path):
                                env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=300)
     assert typer_run.returncode == fast.returncode
     assert _without_timings(fast.stdout) == _without_timings(typer_run.stdout)
+
+
+def test_fast_path_runs_numpy_blas_on_one_thread_unless_told(tmp_path):
+    photo = str(REPO / "tests" / "fixtures" / "photos" / "nature_2-481x321.jpg")
+    p = _cold_verify(["verify", "--json", "--no-detector", photo], tmp_path)
+    assert p.returncode == 0 and "BLAS=1" in p.stderr.splitlines(), p.stderr[-2000:]
+    p = _cold_verify(["verify", "--json", "--no-detector", photo], tmp_path, OPENBLAS_NUM_THREADS="2")
+    assert p.returncode == 0 and "BLAS=2" in p.stderr.splitlines(), p.stderr[-2000:]
 
 
 def test_usage_errors_still_come_from_typer(tmp_path):

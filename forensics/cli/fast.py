@@ -64,6 +64,9 @@ def fast_main(argv: list[str]) -> int | None:
     kwargs = parse_verify(argv)
     if kwargs is None or _completion_requested():
         return None
+    # numpy's OpenBLAS starts its thread pool on import (≈ 50 ms of a cold verify); verify's linear algebra
+    # (3×3 solves, small products, a luma dot per pixel) gives the same bits on one thread. A user's value wins.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from .. import config
     from ..errors import ConfigError
 
