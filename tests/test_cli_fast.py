@@ -72,11 +72,16 @@ def test_fast_parser_leaves_the_rest_to_typer(argv):
     assert parse_verify(argv) is None
 
 
+# what a JSON verify never needs: the CLI stack (typer, click, pydantic, rich) and, without a config.toml, the
+# configuration schema (which imports the generation limits)
+LIGHT = ("typer", "click", "pydantic", "rich", "forensics.configfile", "forensics.generate")
+
+
 def _cold_verify(args: list[str], cwd, **env_extra: str) -> subprocess.CompletedProcess:
     """A new `python -m forensics verify` process that also prints which CLI libraries it imported."""
     code = ("import atexit, json, os, sys\n"
             "atexit.register(lambda: sys.stderr.write('LOADED=' + json.dumps(sorted(m for m in "
-            "('typer', 'click', 'pydantic', 'rich') if m in sys.modules)) + '\\n'))\n"
+            f"{LIGHT!r} if m in sys.modules)) + '\\n'))\n"
             "atexit.register(lambda: sys.stderr.write('BLAS=' + os.environ.get('OPENBLAS_NUM_THREADS', '') + '\\n'))\n"
             f"sys.argv = ['forensics'] + {args!r}\n"
             "from forensics.cli import main\n"
@@ -105,7 +110,7 @@ def test_verify_json_loads_no_cli_library_and_says_what_typer_says(tmp_path):
              str(tmp_path / "missing.jpg")]
     fast = _cold_verify(["verify", "--json", "--no-detector", *files], tmp_path)
     assert fast.returncode == 2, fast.stderr[-3000:]  # the missing file is an error entry
-    assert _loaded(fast) == []  # typer, click, pydantic and rich all stay out of a JSON verify
+    assert _loaded(fast) == []  # none of LIGHT is imported by a JSON verify
     # the same command line through typer
     code = ("import sys\nfrom forensics.cli import app\n"
             f"app({['verify', '--json', '--no-detector', *files]!r})\n")
