@@ -18,7 +18,8 @@ import sys
 
 def snapshot(path: str, *extra: str) -> str:
     env = dict(os.environ, COLUMNS="100", NO_COLOR="1")
-    j = subprocess.run([sys.executable, "-m", "forensics", "verify", "--json", *extra, path], env=env,
+    # -P: the code on PYTHONPATH, never a forensics/ folder that happens to be in the working directory
+    j = subprocess.run([sys.executable, "-P", "-m", "forensics", "verify", "--json", *extra, path], env=env,
                        capture_output=True, text=True)
     try:
         reports = json.loads(j.stdout)
@@ -27,7 +28,7 @@ def snapshot(path: str, *extra: str) -> str:
         body = json.dumps(reports, indent=1, sort_keys=True)
     except ValueError:
         body = j.stdout
-    t = subprocess.run([sys.executable, "-m", "forensics", "verify", *extra, path], env=env,
+    t = subprocess.run([sys.executable, "-P", "-m", "forensics", "verify", *extra, path], env=env,
                        capture_output=True, text=True)
     out = (f"== {path} {' '.join(extra)} json rc={j.returncode}\n{body}\n{j.stderr}"
            f"== terminal rc={t.returncode}\n{t.stdout}{t.stderr}")
