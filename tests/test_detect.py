@@ -31,8 +31,11 @@ def _photo(path, size=(300, 200), seed=0):
 
 
 @pytest.fixture(scope="module")
-def detector():
-    return Detector.from_pretrained()
+def detector(tmp_path_factory):
+    # set up before the per-test $FORENSICS_HOME: give the session cache a home of its own, never ~/.config
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FORENSICS_HOME", str(tmp_path_factory.mktemp("detector-home")))
+        return Detector.from_pretrained()
 
 
 # --- pure functions ----------------------------------------------------------------------------
