@@ -341,3 +341,21 @@ def test_unwritable_graph_cache_still_scores(forensics_home, monkeypatch):
     monkeypatch.setattr(diskcache, "cache_dir", lambda kind: forensics_home / "not-a-folder" / kind)
     (forensics_home / "not-a-folder").write_text("a file where the cache folder would go")
     assert np.array_equal(_logits(Detector.from_pretrained()), reference)
+
+
+def test_graph_cache_keeps_only_the_latest_graphs(forensics_home):
+    import os
+
+    from forensics.detect.inference import SESSION_CACHE, SESSION_CACHE_KEEP
+
+    folder = forensics_home / "cache" / SESSION_CACHE
+    folder.mkdir(parents=True)
+    for i in range(SESSION_CACHE_KEEP + 3):  # graphs of other (older) models
+        old = folder / f"{i:064x}.onnx"
+        old.write_bytes(b"x")
+        old.with_suffix(".json").write_text("{}")
+        os.utime(old, ns=(10**18 + i, 10**18 + i))
+    Detector.from_pretrained()
+    graphs = sorted(folder.glob("*.onnx"))
+    assert len(graphs) == SESSION_CACHE_KEEP and len(list(folder.glob("*.json"))) == SESSION_CACHE_KEEP
+    assert f"{SESSION_CACHE_KEEP + 2:064x}.onnx" in {g.name for g in graphs}  # the newest of the old ones stays

@@ -148,7 +148,22 @@ def _session(onnx_path: Path, model_sha: str, threads: int):
         diskcache.write_json(SESSION_CACHE, key, {"sha256": digest, "model_sha256": model_sha})
     except OSError:
         _unlink(tmp)
+    _prune(entry.parent, keep=SESSION_CACHE_KEEP)
     return session
+
+
+SESSION_CACHE_KEEP = 4  # graphs kept (≈ 15 MB each): evaluating many checkpoints must not fill the disk
+
+
+def _prune(folder: Path, keep: int) -> None:
+    """Drop all but the ``keep`` most recently written graphs (and their records)."""
+    try:
+        graphs = sorted(folder.glob("*.onnx"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    except OSError:
+        return
+    for graph in graphs[keep:]:
+        _unlink(graph)
+        _unlink(graph.with_suffix(".json"))
 
 
 def _cached_graph(entry: Path, meta) -> bytes | None:
