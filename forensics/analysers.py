@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
+import sys
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from typing import Any, Protocol, runtime_checkable
 
 from .media import Media
@@ -67,6 +68,45 @@ class Analyser(Protocol):
         ...
 
 
+PLUGIN_GROUP = "forensics.analysers"
+
+
+def may_declare_entry_points(group: str) -> bool:
+    """False only when no distribution on ``sys.path`` can declare an entry point of ``group``.
+
+    importlib.metadata (its import and a parse of every installed distribution) is a noticeable share of a
+    cold ``verify``, and most environments have no plugin. This looks for the group's name in the
+    ``entry_points.txt`` of every ``*.dist-info`` / ``*.egg-info`` folder on the path; whatever it cannot
+    judge (a zip or egg on the path, a finder with its own distributions) counts as "may".
+    """
+    from importlib.machinery import PathFinder
+
+    if any(getattr(f, "find_distributions", None) is not None and f is not PathFinder for f in sys.meta_path):
+        return True
+    needle = group.encode()
+    for entry in sys.path:
+        folder = entry or "."
+        try:
+            with os.scandir(folder) as it:
+                names = [e.name for e in it]
+        except NotADirectoryError:  # a zip file on the path
+            return True
+        except OSError:  # not there: importlib.metadata finds nothing there either
+            continue
+        for name in names:
+            low = name.lower()
+            if low.endswith(".egg"):
+                return True
+            if low.endswith((".dist-info", ".egg-info")):
+                try:
+                    with open(os.path.join(folder, name, "entry_points.txt"), "rb") as fh:
+                        if needle in fh.read():
+                            return True
+                except OSError:  # no entry points (or an egg-info file, which has none)
+                    continue
+    return False
+
+
 def _load(spec: str):
     module, _, attr = spec.partition(":")
     return getattr(importlib.import_module(module), attr)
@@ -94,8 +134,10 @@ def load_analysers(specs: list[str] | None = None) -> list[Analyser]:
                 continue
             raise
         out.append(cls())
-    if specs is None:
-        for ep in entry_points(group="forensics.analysers"):
+    if specs is None and may_declare_entry_points(PLUGIN_GROUP):
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group=PLUGIN_GROUP):
             try:
                 out.append(ep.load()())
             except Exception as exc:  # a broken plugin must not break verification

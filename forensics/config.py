@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import stat
-import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -131,9 +130,9 @@ def settings() -> Settings:
     """The config.toml, checked against :data:`forensics.configfile.SCHEMA` (empty when there is none). A file
     that is there but not valid raises :class:`~forensics.configfile.ConfigFileError` (file and line): a
     broken configuration never falls back to defaults."""
-    from .configfile import load_config
-
     path = home() / "config.toml"
     if path.exists() or path.is_symlink():
+        from .configfile import load_config  # the schema module (and what its checks import) only when needed
+
         return Settings(load_config(path))
     return Settings({})

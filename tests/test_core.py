@@ -182,6 +182,29 @@ def test_import_error_inside_an_existing_analyser_module_surfaces(monkeypatch, t
         load_analysers()
 
 
+def test_plugin_analysers_are_still_found_through_entry_points(tmp_path, monkeypatch):
+    import sys
+
+    from forensics.analysers import PLUGIN_GROUP, may_declare_entry_points
+
+    empty, path = tmp_path / "empty", list(sys.path)
+    empty.mkdir()
+    monkeypatch.setattr(sys, "path", [str(empty), str(tmp_path / "missing")])
+    assert not may_declare_entry_points(PLUGIN_GROUP)  # importlib.metadata is not even asked
+    monkeypatch.setattr(sys, "path", path)
+    # a distribution on the path declaring one analyser
+    dist = tmp_path / "fx_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: fx-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(f"[{PLUGIN_GROUP}]\nfx = fx_plugin_mod:FxAnalyser\n")
+    (tmp_path / "fx_plugin_mod.py").write_text(
+        "class FxAnalyser:\n    name = 'fx'\n\n    def applies_to(self, media, options):\n        return False\n\n"
+        "    def analyse(self, media, ctx):\n        return None\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert may_declare_entry_points(PLUGIN_GROUP)
+    assert [a.name for a in load_analysers()][-1] == "fx"
+
+
 def test_invalid_ingredient_is_called_out():
     c = creds("Trusted", CAPTURE, ingredients=[{"title": "orig.jpg", "state": "Invalid", "ingredients": []}])
     v = decide(report(c2pa=c))

@@ -358,6 +358,50 @@ def test_signer_organisation_country_and_chain(pki, forensics_home, tmp_path):
     assert f.signer.issuer == "forensics-suite local TEST PKI"  # the issuing CA's organisation
 
 
+def _chain_of(pki, tmp_path):
+    anchors = tmp_path / "both.pem"
+    anchors.write_bytes(pki.intermediate_cert.read_bytes() + pki.root_cert.read_bytes())
+    return read_credentials(_sign(digital_source_type=CAPTURE).data, "image/jpeg",
+                            trust_anchor_paths=[anchors]).signer.chain
+
+
+@pytest.mark.parametrize("damage", ["missing", "not-json", "wrong-shape", "truncated"])
+def test_chain_index_cache_is_rebuilt_when_damaged(pki, forensics_home, tmp_path, monkeypatch, damage):
+    from forensics import diskcache
+    from forensics.provenance import identity
+
+    monkeypatch.setattr(identity, "_index", {})
+    fresh = _chain_of(pki, tmp_path)
+    entries = list(diskcache.cache_dir(identity.CERT_INDEX_CACHE).glob("*.json"))
+    assert len(entries) == 1  # the parsed bundle, stored under its content hash
+    good = entries[0].read_bytes()
+    if damage == "missing":
+        entries[0].unlink()
+    else:
+        entries[0].write_bytes({"not-json": b"\x00garbage", "wrong-shape": b'[[{"CN": 1}, {}, {}]]',
+                                "truncated": good[:len(good) // 2]}[damage])
+    monkeypatch.setattr(identity, "_index", {})  # a new process: only the disk cache is left
+    assert _chain_of(pki, tmp_path) == fresh
+    assert entries[0].read_bytes() == good  # rewritten
+
+
+def test_chain_index_cache_is_used_and_optional(pki, forensics_home, tmp_path, monkeypatch):
+    from forensics import diskcache
+    from forensics.provenance import identity
+
+    monkeypatch.setattr(identity, "_index", {})
+    fresh = _chain_of(pki, tmp_path)
+    parse = identity._parse_certs
+    monkeypatch.setattr(identity, "_index", {})
+    monkeypatch.setattr(identity, "_parse_certs", lambda pem: pytest.fail("parsed again despite the cache"))
+    assert _chain_of(pki, tmp_path) == fresh
+    # a home where nothing can be written still completes the chain
+    monkeypatch.setattr(identity, "_parse_certs", parse)
+    monkeypatch.setattr(identity, "_index", {})
+    monkeypatch.setattr(diskcache, "cache_dir", lambda kind: Path("/proc/forensics-no-such-dir") / kind)
+    assert _chain_of(pki, tmp_path) == fresh
+
+
 CAWG_FIXTURE = Path(__file__).parent / "fixtures" / "C_with_CAWG_data.jpg"
 
 

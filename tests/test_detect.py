@@ -31,8 +31,11 @@ def _photo(path, size=(300, 200), seed=0):
 
 
 @pytest.fixture(scope="module")
-def detector():
-    return Detector.from_pretrained()
+def detector(tmp_path_factory):
+    # set up before the per-test $FORENSICS_HOME: give the session cache a home of its own, never ~/.config
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FORENSICS_HOME", str(tmp_path_factory.mktemp("detector-home")))
+        return Detector.from_pretrained()
 
 
 # --- pure functions ----------------------------------------------------------------------------
@@ -266,3 +269,93 @@ def test_calibrate_sets_the_threshold_on_your_photos(tmp_path):
     above = sum(s >= card["threshold"] for s in scores)
     assert above <= 0.1 * len(scores)  # at most 10% of the scores over the threshold set for 10% FPR
     assert card["uncertain_below"] <= card["threshold"]
+
+
+# --- the optimised-graph cache ---------------------------------------------------------------------------
+
+def _sessions_built(monkeypatch) -> list[str]:
+    """Records what each new ONNX Runtime session is built from: "model" (the shipped file, optimised
+    now) or "cache" (an already optimised graph, as bytes)."""
+    import onnxruntime as ort
+
+    built: list[str] = []
+    real = ort.InferenceSession
+
+    def spy(source, *args, **kwargs):
+        built.append("cache" if isinstance(source, bytes) else "model")
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(ort, "InferenceSession", spy)
+    return built
+
+
+def _logits(det: Detector) -> np.ndarray:
+    rng = np.random.default_rng(3)
+    return det.patch_logits(rng.integers(0, 256, (300, 520, 3), dtype=np.uint8))
+
+
+def test_cached_optimised_graph_gives_identical_scores(forensics_home, monkeypatch):
+    from forensics.detect.inference import SESSION_CACHE, model_sha256
+
+    built = _sessions_built(monkeypatch)
+    first = Detector.from_pretrained()
+    second = Detector.from_pretrained()
+    assert built == ["model", "cache"]
+    assert np.array_equal(_logits(first), _logits(second))
+    assert first.sha256 == second.sha256 == model_sha256(DEFAULT_MODEL_DIR)  # the shipped files' hash
+    assert len(list((forensics_home / "cache" / SESSION_CACHE).glob("*.onnx"))) == 1
+
+
+@pytest.mark.parametrize("damage", ["graph-bytes", "record", "graph-and-record", "graph-missing"])
+def test_damaged_graph_cache_is_ignored_and_rebuilt(forensics_home, monkeypatch, damage):
+    import hashlib
+
+    from forensics.detect.inference import SESSION_CACHE, _cached_graph
+
+    reference = _logits(Detector.from_pretrained())
+    folder = forensics_home / "cache" / SESSION_CACHE
+    (graph,), (record,) = folder.glob("*.onnx"), folder.glob("*.json")
+    good = graph.read_bytes()
+    if damage == "graph-bytes":  # a flipped byte: the recorded sha256 no longer matches
+        graph.write_bytes(good[:1000] + bytes([good[1000] ^ 0xFF]) + good[1001:])
+    elif damage == "record":
+        record.write_text("{not json")
+    elif damage == "graph-and-record":  # consistent record, but not a graph ONNX Runtime can load
+        graph.write_bytes(b"garbage" * 100)
+        record.write_text(json.dumps({"sha256": hashlib.sha256(b"garbage" * 100).hexdigest()}))
+    else:
+        graph.unlink()
+    built = _sessions_built(monkeypatch)
+    det = Detector.from_pretrained()
+    assert built[-1] == "model"  # the damaged entry was not used
+    assert np.array_equal(_logits(det), reference)
+    # rebuilt: a graph matching its record again (ORT's node names differ from save to save), used next time
+    assert _cached_graph(graph, json.loads(record.read_text())) is not None
+    assert Detector.from_pretrained() and built[-1] == "cache"
+
+
+def test_unwritable_graph_cache_still_scores(forensics_home, monkeypatch):
+    from forensics import diskcache
+
+    reference = _logits(Detector.from_pretrained())
+    monkeypatch.setattr(diskcache, "cache_dir", lambda kind: forensics_home / "not-a-folder" / kind)
+    (forensics_home / "not-a-folder").write_text("a file where the cache folder would go")
+    assert np.array_equal(_logits(Detector.from_pretrained()), reference)
+
+
+def test_graph_cache_keeps_only_the_latest_graphs(forensics_home):
+    import os
+
+    from forensics.detect.inference import SESSION_CACHE, SESSION_CACHE_KEEP
+
+    folder = forensics_home / "cache" / SESSION_CACHE
+    folder.mkdir(parents=True)
+    for i in range(SESSION_CACHE_KEEP + 3):  # graphs of other (older) models
+        old = folder / f"{i:064x}.onnx"
+        old.write_bytes(b"x")
+        old.with_suffix(".json").write_text("{}")
+        os.utime(old, ns=(10**18 + i, 10**18 + i))
+    Detector.from_pretrained()
+    graphs = sorted(folder.glob("*.onnx"))
+    assert len(graphs) == SESSION_CACHE_KEEP and len(list(folder.glob("*.json"))) == SESSION_CACHE_KEEP
+    assert f"{SESSION_CACHE_KEEP + 2:064x}.onnx" in {g.name for g in graphs}  # the newest of the old ones stays

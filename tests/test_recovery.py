@@ -258,3 +258,69 @@ def test_repository_created_before_revision_0003_keeps_working(forensics_home, t
     rw = ManifestRepository(url)  # a writer adds the column
     rw.store(manifest_id="urn:new", manifest_store={}, manifest_store_bytes=b"\x00\x00\x00\x10jumb")
     assert rw.get("urn:new").manifest_store_bytes.endswith(b"jumb") and rw.get("urn:old") is not None
+
+
+# --- the standard-library probe in front of the repository (cold verify without SQLAlchemy) ---------------
+
+def test_probe_reads_the_repository_schema():
+    from forensics.provenance import repoprobe, repository
+    from forensics.provenance.repository import ManifestRow
+
+    columns = set(ManifestRow.__table__.columns.keys())
+    assert repoprobe.TABLE == ManifestRow.__tablename__
+    assert {repoprobe.SCHEME, repoprobe.VALUE, repoprobe.PHASH} | {f"b{i}" for i in range(repository.BANDS)} <= columns
+    assert repoprobe.KEY_COLUMNS == repository._KEY_COLUMNS
+
+
+def test_probe_says_no_only_when_the_lookup_finds_nothing(pki, forensics_home, tmp_path):
+    from forensics.provenance.repoprobe import Probe
+    from forensics.provenance.repository import hamming
+
+    rgb = _smooth_image(21)
+    signed, payload = _publish(rgb)
+    repo = ManifestRepository()
+    probe = Probe(forensics_home / "registry.sqlite")
+    phash = repo.get(signed.manifest_id).phash
+    far = f"{int(phash, 16) ^ 0xFFFF_0000_FFFF_0000:016x}"
+    assert hamming(phash, far) == 32
+    for scheme, value in ((wm.DEFAULT_SCHEME, payload), (wm.DEFAULT_SCHEME, "0X" + payload.upper()),
+                          (wm.DEFAULT_SCHEME, "00" * 6), ("fsw-v2", payload), (wm.DEFAULT_SCHEME, "not hex")):
+        assert probe.may_have_watermark(scheme, value) == (repo.by_watermark(scheme, value) is not None)
+    for query in (phash, f"{int(phash, 16) ^ 0b101:016x}", far, "zz"):
+        for d in (0, 2, 6, 8, 40):  # 8 and up: no band prefilter
+            assert probe.may_have_fingerprint(query, d) == bool(repo.by_fingerprint(query, max_distance=d)), (query, d)
+
+
+def test_probe_says_maybe_when_it_cannot_tell(tmp_path):
+    import sqlite3
+
+    from forensics.provenance.repoprobe import Probe
+
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"not a database" * 100)
+    other = tmp_path / "other.sqlite"
+    con = sqlite3.connect(other)
+    con.execute("CREATE TABLE manifests (watermark_scheme TEXT, watermark_value TEXT, phash TEXT)")
+    con.commit()
+    con.close()
+    for path in (garbage, other, tmp_path / "missing.sqlite"):
+        assert Probe(path).may_have_watermark("fsw-v1", "00" * 6)
+        assert Probe(path).may_have_fingerprint("0" * 16, 6)
+
+
+def test_verify_against_a_repository_without_a_match_loads_no_sqlalchemy(pki, forensics_home, tmp_path):
+    import subprocess
+    import sys
+
+    _publish(_smooth_image(22))  # a repository with one unrelated manifest
+    unrelated = tmp_path / "unrelated.png"
+    unrelated.write_bytes(_png(_smooth_image(23)))
+    signed, _ = _publish(_smooth_image(24))
+    copy = tmp_path / "copy.jpg"
+    copy.write_bytes(_jpeg_copy(signed.data))
+    code = ("import sys; from forensics.analysers import VerifyOptions; from forensics.verify import Verifier; "
+            "v = Verifier(VerifyOptions(detector=False)); "
+            f"a = v.verify({str(unrelated)!r}); print(a.credentials.present, 'sqlalchemy' in sys.modules); "
+            f"b = v.verify({str(copy)!r}); print(b.credentials.recovered_from, 'sqlalchemy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["False", "False", "watermark", "True"], out.stderr[-2000:]

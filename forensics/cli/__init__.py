@@ -1,26 +1,22 @@
-"""`forensics` command line. Each command lives in its own module and registers itself here.
+"""`forensics` command line: :func:`main` and the typer application (:mod:`forensics.cli.commands`).
 
-Modules import only typer at import time; heavy libraries load inside the command that needs them, so
-`forensics verify` never pays for torch.
+Importing this package loads no third-party library. A plain `forensics verify …` is parsed without
+building the typer application (:mod:`forensics.cli.fast`): typer, click and the pydantic coercion layer
+cost more than the credentials check of a photo. Everything else, errors and help included, goes through
+typer, so those messages come from one place.
 """
 from __future__ import annotations
 
 import sys
-
-import typer
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..extras import DISTRIBUTION, MissingExtra, extra_for_module
 
-app = typer.Typer(
-    name="forensics",
-    help="Provenance, invisible watermarks and synthetic-image detection: where did this image come from, "
-    "and did a machine make it?",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
-)
+if TYPE_CHECKING:  # pragma: no cover
+    import typer
+
+    app: typer.Typer
 
 
 def installed_version() -> str:
@@ -33,48 +29,37 @@ def installed_version() -> str:
         return __version__
 
 
-def _version(value: bool):
-    if value:
-        typer.echo(f"{DISTRIBUTION} {installed_version()}")
-        raise typer.Exit()
+def __getattr__(name: str) -> Any:
+    if name == "app":  # built on first use; cached here (and replaceable, e.g. by tests)
+        from .commands import app
+
+        globals()["app"] = app
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-@app.callback()
-def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                       help="Print the version and exit.")):
-    """forensics-suite command line."""
-    import sys
-
-    if "--help" in sys.argv[1:]:  # help never depends on the configuration
-        return
-    from .. import config
-    from ..errors import ConfigError
-
-    try:  # configuration fails closed: a config.toml that cannot be used as written stops every command
-        config.settings()
-    except ConfigError as exc:
-        typer.echo(f"forensics: configuration error: {exc.message}", err=True)
-        raise typer.Exit(2)
-
-
-from . import apikeys, audit, detect, generate, keys, serve, sign, verify, watermark  # noqa: E402
-from . import trust  # noqa: E402
-
-for _module in (keys, apikeys, sign, verify, watermark, generate, detect, audit, serve, trust):
-    _module.register(app)
+def _echo_err(message: str) -> None:
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
 
 
 def main() -> None:
     # Commands check their extra first (cli/extras.need); this catches any optional import they missed, so a
     # missing extra is still exit 2 with the install line, never a traceback.
     try:
-        app()
+        from .fast import fast_main
+
+        code = fast_main(sys.argv[1:])
+        if code is None:
+            sys.modules[__name__].app()
+        else:
+            sys.exit(code)
     except MissingExtra as exc:
-        typer.echo(f"error: {exc.message}", err=True)
+        _echo_err(f"error: {exc.message}")
         sys.exit(2)
     except ModuleNotFoundError as exc:
         extra = extra_for_module(exc.name)
         if extra is None:
             raise
-        typer.echo(f"error: {MissingExtra(extra, 'this command', exc.name).message}", err=True)
+        _echo_err(f"error: {MissingExtra(extra, 'this command', exc.name).message}")
         sys.exit(2)

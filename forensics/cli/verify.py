@@ -2,9 +2,14 @@
 from __future__ import annotations
 
 import os
-from typing import List, Optional
+import sys
+from typing import TYPE_CHECKING, List, Optional  # List/Optional: the command's annotations, resolved by typer
 
-import typer
+if TYPE_CHECKING:  # pragma: no cover
+    import typer
+
+# typer is imported where a command is registered or a usage error raised: the fast path (cli/fast.py)
+# runs this module without it.
 
 # --fail-on groups; any verdict label is accepted as well
 FAIL_ON_GROUPS = {
@@ -27,13 +32,23 @@ def parse_fail_on(value: str | None) -> set[str]:
         elif part in VERDICT_LABELS:
             labels.add(part)
         else:
+            import typer
+
             raise typer.BadParameter(
                 f"unknown value {part!r}; use synthetic, invalid or a verdict label "
                 f"({', '.join(VERDICT_LABELS)})", param_hint="--fail-on")
     return labels
 
 
+def fail_on_is_valid(value: str | None) -> bool:
+    """Whether :func:`parse_fail_on` accepts ``value`` (checked without raising, i.e. without typer)."""
+    parts = (part.strip().lower() for part in (value or "").split(","))
+    return all(not part or part in FAIL_ON_GROUPS or part in VERDICT_LABELS for part in parts)
+
+
 def register(app: typer.Typer) -> None:
+    import typer
+
     @app.command("verify")
     def verify(
         paths: List[str] = typer.Argument(..., metavar="PATH...", show_default=False,
@@ -59,25 +74,32 @@ def register(app: typer.Typer) -> None:
 
         Exit codes: 0 every input processed, 1 a --fail-on verdict matched, 2 usage error or an input failed.
         """
-        fail_labels = parse_fail_on(fail_on)
-        if crjson:
-            raise typer.Exit(run_crjson(paths, trust_anchors=trust_anchors, allow_network=allow_network))
-        code = run_verify(paths, json_out=json_out, trust_anchors=trust_anchors, registry=registry,
-                          detector=not no_detector, allow_network=allow_network, fail_labels=fail_labels,
-                          quick=quick)
-        raise typer.Exit(code)
+        raise typer.Exit(verify_command(paths, json_out=json_out, trust_anchors=trust_anchors, registry=registry,
+                                        no_detector=no_detector, allow_network=allow_network, fail_on=fail_on,
+                                        crjson=crjson, quick=quick))
+
+
+def verify_command(paths: list[str], *, json_out: bool = False, trust_anchors: list[str] | None = None,
+                   registry: str | None = None, no_detector: bool = False, allow_network: bool = False,
+                   fail_on: str | None = None, crjson: bool = False, quick: bool = False) -> int:
+    """The `verify` command once its arguments are parsed (by typer or cli/fast.py): the exit code."""
+    fail_labels = parse_fail_on(fail_on)
+    if crjson:
+        return run_crjson(paths, trust_anchors=trust_anchors, allow_network=allow_network)
+    return run_verify(paths, json_out=json_out, trust_anchors=trust_anchors, registry=registry,
+                      detector=not no_detector, allow_network=allow_network, fail_labels=fail_labels, quick=quick)
 
 
 def _err(message: str) -> None:
     from ..textsafe import printable
 
-    typer.echo(f"forensics verify: {printable(message)}", err=True)
+    sys.stderr.write(f"forensics verify: {printable(message)}\n")
+    sys.stderr.flush()
 
 
 def run_crjson(paths: list[str], *, trust_anchors: list[str] | None = None, allow_network: bool = False) -> int:
     """`verify --crjson`: c2pa's crJSON per input, validated with the same trust lists as the report."""
     import json
-    import sys
 
     from ..config import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, trust_anchor_paths
     from ..errors import ForensicsError, MediaError
@@ -114,7 +136,6 @@ def run_verify(paths: list[str], *, json_out: bool = False, trust_anchors: list[
                registry: str | None = None, detector: bool = True, allow_network: bool = False,
                fail_labels: set[str] | None = None, quick: bool = False) -> int:
     import json
-    import sys
 
     from ..analysers import VerifyOptions
     from ..config import trust_anchor_paths

@@ -40,9 +40,13 @@ def model_dir(name_or_path: str | Path | None = None) -> Path:
 def model_sha256(folder: str | Path) -> str:
     """Content hash of a model: sha256 over the ONNX graph and the card (calibration, threshold), each
     length-prefixed. A retrained or recalibrated model gets a new hash even under the same name@version."""
+    return _files_sha256({name: (Path(folder) / name).read_bytes() for name in ("model.onnx", "model.json")})
+
+
+def _files_sha256(files: dict[str, bytes]) -> str:
     h = hashlib.sha256()
     for name in ("model.onnx", "model.json"):
-        data = (Path(folder) / name).read_bytes()
+        data = files[name]
         h.update(f"{name}:{len(data)}:".encode())
         h.update(data)
     return h.hexdigest()
@@ -80,6 +84,106 @@ def aggregate(logits: np.ndarray, topk_frac: float) -> float:
     return float(np.sort(logits)[-k:].mean())
 
 
+SESSION_CACHE = "onnx-optimized"  # $FORENSICS_HOME/cache/<this>: ONNX Runtime's optimised graphs
+
+
+def _runtime_key(model_sha: str) -> str:
+    """What an optimised graph depends on: the model, the ONNX Runtime build and the CPU it was laid out
+    for (at the full optimisation level ORT may pick CPU-specific kernels and layouts)."""
+    import platform
+
+    import onnxruntime as ort
+
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo", "rb") as fh:  # the first CPU's feature flags
+            cpu += next((ln for ln in fh if ln.startswith((b"flags", b"Features"))), b"").decode(errors="replace")
+    except OSError:
+        pass
+    ident = f"{model_sha}|onnxruntime {ort.__version__}|{platform.machine()}|{cpu}|ORT_ENABLE_ALL"
+    return hashlib.sha256(ident.encode()).hexdigest()
+
+
+def _session(onnx_path: Path, model_sha: str, threads: int):
+    """An ONNX Runtime session for the model, at ORT's default (full) optimisation level.
+
+    Optimising the graph is most of a session's start-up, so the optimised graph ORT writes out is kept
+    (``$FORENSICS_HOME/cache/onnx-optimized``, keyed by :func:`_runtime_key`, with its own sha256 beside it)
+    and later sessions load it with optimisation off: the same graph, the same kernels, identical outputs.
+    An entry that is missing, damaged or does not load is ignored and rebuilt.
+    """
+    import onnxruntime as ort
+
+    from .. import diskcache
+
+    def options(level) -> "ort.SessionOptions":
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        so.log_severity_level = 3
+        so.graph_optimization_level = level
+        return so
+
+    providers = ["CPUExecutionProvider"]
+    full, off = ort.GraphOptimizationLevel.ORT_ENABLE_ALL, ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    key = _runtime_key(model_sha)
+    entry = diskcache.entry_path(SESSION_CACHE, key, ".onnx")
+    optimised = _cached_graph(entry, diskcache.read_json(SESSION_CACHE, key))
+    if optimised is not None:
+        try:
+            return ort.InferenceSession(optimised, sess_options=options(off), providers=providers)
+        except Exception:  # noqa: BLE001 - an entry this build cannot load: rebuilt below
+            pass
+    so, tmp = options(full), entry.with_name(f".tmp-{os.getpid()}-{entry.name}")
+    so.optimized_model_filepath = str(tmp)
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        session = ort.InferenceSession(str(onnx_path), sess_options=so, providers=providers)
+    except Exception:  # noqa: BLE001 - the graph could not be written (read-only home…); a bad model raises below
+        _unlink(tmp)
+        return ort.InferenceSession(str(onnx_path), sess_options=options(full), providers=providers)
+    try:
+        digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+        os.replace(tmp, entry)
+        diskcache.write_json(SESSION_CACHE, key, {"sha256": digest, "model_sha256": model_sha})
+    except OSError:
+        _unlink(tmp)
+    _prune(entry.parent, keep=SESSION_CACHE_KEEP)
+    return session
+
+
+SESSION_CACHE_KEEP = 4  # graphs kept (≈ 15 MB each): evaluating many checkpoints must not fill the disk
+
+
+def _prune(folder: Path, keep: int) -> None:
+    """Drop all but the ``keep`` most recently written graphs (and their records)."""
+    try:
+        graphs = sorted(folder.glob("*.onnx"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    except OSError:
+        return
+    for graph in graphs[keep:]:
+        _unlink(graph)
+        _unlink(graph.with_suffix(".json"))
+
+
+def _cached_graph(entry: Path, meta) -> bytes | None:
+    """The cached optimised graph when it is there and its sha256 is the one recorded beside it."""
+    if not (isinstance(meta, dict) and isinstance(meta.get("sha256"), str)):
+        return None
+    try:
+        data = entry.read_bytes()
+    except OSError:
+        return None
+    return data if hashlib.sha256(data).hexdigest() == meta["sha256"] else None
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
 class Detector:
     """A loaded detector. Create once, score many images (the ONNX session is kept)."""
 
@@ -89,14 +193,11 @@ class Detector:
         if not card_path.is_file() or not onnx_path.is_file():
             raise DetectorModelError(f"{self.model_dir} has no model.json + model.onnx (train one with "
                                      "`forensics detect train`)")
-        self.card = json.loads(card_path.read_text())
-        import onnxruntime as ort
-
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads or int(os.environ.get("FORENSICS_DETECTOR_THREADS", "2"))
-        so.inter_op_num_threads = 1
-        so.log_severity_level = 3
-        self.session = ort.InferenceSession(str(onnx_path), sess_options=so, providers=["CPUExecutionProvider"])
+        card_bytes, onnx_bytes = card_path.read_bytes(), onnx_path.read_bytes()
+        self.card = json.loads(card_bytes.decode())
+        self.sha256 = _files_sha256({"model.onnx": onnx_bytes, "model.json": card_bytes})
+        self.session = _session(onnx_path, self.sha256,
+                                threads or int(os.environ.get("FORENSICS_DETECTOR_THREADS", "2")))
         self.input_name = self.session.get_inputs()[0].name
         self.patch = int(self.card["patch"])
         self.max_patches = int(self.card.get("max_patches", 64))
@@ -109,7 +210,6 @@ class Detector:
         self.video_threshold = float(self.card.get("video_threshold", self.threshold))
         self.video_uncertain_below = float(self.card.get("video_uncertain_below", self.uncertain_below))
         self.name = f'{self.card.get("name", "detector")}@{self.card.get("version", "0")}'
-        self.sha256 = model_sha256(self.model_dir)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path | None = None, **kw) -> "Detector":

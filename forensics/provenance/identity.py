@@ -73,14 +73,31 @@ def _name_dict(name) -> dict[str, str]:
 
 
 def _certs_of(pem: str) -> list[tuple[dict, dict, dict]]:
-    """(subject, issuer, validity) of each certificate of a PEM bundle, cached per bundle."""
+    """(subject, issuer, validity) of each certificate of a PEM bundle, cached per bundle: in the process,
+    and on disk by the bundle's hash (parsing needs ``cryptography``, whose import costs more than a read)."""
     import hashlib
 
-    key = (hashlib.sha256(pem.encode()).hexdigest(),)
+    digest = hashlib.sha256(pem.encode()).hexdigest()
+    key = (digest,)
     with _index_lock:
         hit = _index.get(key)
     if hit is not None:
         return hit
+    from .. import diskcache
+
+    out = _valid_index(diskcache.read_json(CERT_INDEX_CACHE, digest))
+    if out is None:
+        out = _parse_certs(pem)
+        diskcache.write_json(CERT_INDEX_CACHE, digest, out)
+    with _index_lock:
+        _index[key] = out
+    return out
+
+
+CERT_INDEX_CACHE = "cert-index"
+
+
+def _parse_certs(pem: str) -> list[tuple[dict, dict, dict]]:
     from cryptography import x509
 
     out = []
@@ -91,8 +108,22 @@ def _certs_of(pem: str) -> list[tuple[dict, dict, dict]]:
             continue
         out.append((_name_dict(c.subject), _name_dict(c.issuer),
                     {"notBefore": c.not_valid_before_utc.isoformat(), "notAfter": c.not_valid_after_utc.isoformat()}))
-    with _index_lock:
-        _index[key] = out
+    return out
+
+
+def _str_dict(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+
+
+def _valid_index(value: Any) -> list[tuple[dict, dict, dict]] | None:
+    """A cached index as :func:`_parse_certs` returns it, or None when the entry is not one."""
+    if not isinstance(value, list):
+        return None
+    out = []
+    for item in value:
+        if not (isinstance(item, list) and len(item) == 3 and all(_str_dict(x) for x in item)):
+            return None
+        out.append((item[0], item[1], item[2]))
     return out
 
 

@@ -40,3 +40,46 @@ def phash_bits(image) -> np.ndarray:
 def phash(image) -> str:
     """``str(imagehash.phash(image))``: 16 hex digits, the bits row by row, most significant first."""
     return np.packbits(phash_bits(image).ravel()).tobytes().hex()
+
+
+# -- the repository's fingerprint (also read by the recovery analyser before any database is opened) --------
+
+BANDS = 8
+DEFAULT_MAX_DISTANCE = 6  # pHash bits; JPEG re-encoding and mild resizing typically move 0-4 bits
+FINGERPRINT_SIDE = 512  # px, long side of the copy pHash is computed from
+
+
+def fingerprint(rgb: "np.ndarray") -> str:
+    """64-bit perceptual hash (pHash) of an HxWx3 uint8 image, as 16 hex digits.
+
+    The image is first area-reduced to a long side of at most 512 px: pHash itself looks at a 32x32 copy, so
+    the bits barely move (on 200 photos: 196 identical, 4 at distance 2) and a 1-MP lookup costs ~1.4 ms
+    instead of ~4 ms (PIL's Lanczos over every pixel).
+    """
+    from PIL import Image
+
+    h, w = rgb.shape[:2]
+    if max(h, w) > FINGERPRINT_SIDE:
+        import cv2
+
+        s = FINGERPRINT_SIDE / max(h, w)
+        rgb = cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    return phash(Image.fromarray(rgb))
+
+
+def hamming(a: str, b: str) -> int:
+    return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+def bands(value: str) -> list[int]:
+    """The eight 8-bit bands of a hex pHash (the repository's indexed columns b0…b7)."""
+    v = int(value, 16)
+    return [(v >> (8 * i)) & 0xFF for i in range(BANDS)]
+
+
+def norm_hex(value: str) -> str:
+    v = value.strip().lower()
+    if v.startswith("0x"):
+        v = v[2:]
+    int(v, 16)  # ValueError for non-hex
+    return v

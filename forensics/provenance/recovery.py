@@ -44,10 +44,12 @@ class RecoveryAnalyser:
 
     def analyse(self, media: Media, ctx: AnalysisContext) -> CredentialsFinding | None:
         current: CredentialsFinding | None = ctx.findings.get("c2pa")
+        marks: WatermarkFinding | None = ctx.findings.get("watermarks")
+        if not self._may_find(media, ctx, current, marks):
+            return None  # what the lookups below would conclude, without loading SQLAlchemy
         repo = self._repository(ctx)
         if repo is None:
             return None
-        marks: WatermarkFinding | None = ctx.findings.get("watermarks")
         if current is not None and current.present:
             # the file has its own manifest (valid or not): nothing to recover, but say which stored
             # manifest each of our watermarks points to (it may differ from the embedded one)
@@ -73,7 +75,7 @@ class RecoveryAnalyser:
                 why = (f"manifest recovered from the repository through the invisible watermark "
                        f"'{det.scheme}' (payload {det.payload}); it is not embedded in this file")
                 return recovered_finding(rec, "watermark", why, ctx.options)
-        from .repository import DEFAULT_MAX_DISTANCE, fingerprint
+        from .phash import DEFAULT_MAX_DISTANCE, fingerprint
 
         if float(media.rgb(max_side=256).std()) < FLAT_STD:
             return None  # a near-uniform image has a meaningless pHash: it would "match" every flat image
@@ -91,6 +93,33 @@ class RecoveryAnalyser:
             finding.statuses.append(Status(AMBIGUOUS, f"{len(hits)} stored manifests are within "
                                            f"{max_d} bits; the nearest is shown", "informational"))
         return finding
+
+    @staticmethod
+    def _may_find(media: Media, ctx: AnalysisContext, current: CredentialsFinding | None,
+                  marks: WatermarkFinding | None) -> bool:
+        """False when a SQLite repository, asked with the standard library, cannot hold any manifest the
+        lookups in :meth:`analyse` would use; True (look properly) otherwise. Reads the same pixel copies
+        :meth:`analyse` reads, in the same order."""
+        url = config.registry_url(ctx.options.registry_url)
+        if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
+            return True  # no repository: analyse() returns at once
+        from .repoprobe import Probe, sqlite_file
+
+        path = sqlite_file(url)
+        if path is None:
+            return True  # another database: analyse() asks it
+        probe = Probe(path)
+        detections = [d for d in _ordered(marks.detected if marks else []) if d.payload]
+        if any(probe.may_have_watermark(d.scheme, d.payload) for d in detections):
+            return True
+        if current is not None and current.present:
+            return False  # only the watermark lookups run for a file with its own manifest
+        from .phash import DEFAULT_MAX_DISTANCE, fingerprint
+
+        if float(media.rgb(max_side=256).std()) < FLAT_STD:
+            return False
+        max_d = int(config.settings().get("registry.fingerprint_max_distance", DEFAULT_MAX_DISTANCE))
+        return probe.may_have_fingerprint(fingerprint(media.rgb(max_side=1024)), max_d)
 
     @staticmethod
     def _repository(ctx: AnalysisContext) -> "ManifestRepository | None":

@@ -28,8 +28,10 @@ from ..errors import ConfigError
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
-BANDS = 8
-DEFAULT_MAX_DISTANCE = 6  # pHash bits; JPEG re-encoding and mild resizing typically move 0-4 bits
+# the fingerprint helpers live in .phash (no SQLAlchemy): the recovery analyser's probe uses them too
+from .phash import BANDS, DEFAULT_MAX_DISTANCE, FINGERPRINT_SIDE, fingerprint, hamming  # noqa: F401
+from .phash import bands as _bands
+from .phash import norm_hex as _norm_hex
 
 
 class ManifestRow(Base):
@@ -109,46 +111,6 @@ class ManifestRecord:
                    signer_chain_pem=row.signer_chain_pem,
                    # only when loaded (never a lazy load: the column may not exist in an older repository)
                    content_descriptor=row.__dict__.get("content_descriptor"))
-
-
-FINGERPRINT_SIDE = 512  # px, long side of the copy pHash is computed from
-
-
-def fingerprint(rgb: "np.ndarray") -> str:
-    """64-bit perceptual hash (pHash) of an HxWx3 uint8 image, as 16 hex digits.
-
-    The image is first area-reduced to a long side of at most 512 px: pHash itself looks at a 32x32 copy, so
-    the bits barely move (on 200 photos: 196 identical, 4 at distance 2) and a 1-MP lookup costs ~1.4 ms
-    instead of ~4 ms (PIL's Lanczos over every pixel).
-    """
-    from PIL import Image
-
-    from .phash import phash
-
-    h, w = rgb.shape[:2]
-    if max(h, w) > FINGERPRINT_SIDE:
-        import cv2
-
-        s = FINGERPRINT_SIDE / max(h, w)
-        rgb = cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
-    return phash(Image.fromarray(rgb))
-
-
-def hamming(a: str, b: str) -> int:
-    return (int(a, 16) ^ int(b, 16)).bit_count()
-
-
-def _bands(phash: str) -> list[int]:
-    v = int(phash, 16)
-    return [(v >> (8 * i)) & 0xFF for i in range(BANDS)]
-
-
-def _norm_hex(value: str) -> str:
-    v = value.strip().lower()
-    if v.startswith("0x"):
-        v = v[2:]
-    int(v, 16)  # ValueError for non-hex
-    return v
 
 
 # Columns every version of the table has: their absence means the table is not a manifest repository.
