@@ -4,6 +4,8 @@ A BCH code with ``t`` correctable errors also gives the watermark its false-posi
 random bit string (what an unmarked image yields) decodes to *some* codeword with ``e`` corrections with
 probability ``sum_{i<=e} C(n, i) / 2^(n - k)`` (the fraction of the space covered by the Hamming balls of
 radius ``e`` around the ``2^k`` codewords). :func:`false_positive_probability` computes that tail.
+:func:`osd_decode` (ordered-statistics decoding) finds codewords past the BCH radius from soft bits; the
+tail bounds it too, since it counts every codeword within the distance found.
 """
 from __future__ import annotations
 

@@ -16,8 +16,10 @@ Detection:
   search. The best are refined by hill-climbing the sync score over scale and angle.
 * The image is resampled onto a hypothesis and *folded* (tiles summed): a crop becomes a cyclic shift,
   found by FFT correlation with the sync pattern for each of the 8 flips / 90° rotations.
-* Soft bits → BCH with Chase-2 soft decoding. The false-positive probability is a union bound over the
-  decodes the detector may make, from the Hamming distance to the codeword found.
+* Soft bits → BCH with Chase-2 soft decoding, then (when the sync shows a mark and Chase finds nothing)
+  ordered-statistics decoding, kept when the codeword it finds is near enough for a detection. The
+  false-positive probability is a union bound over the decodes the detector may make, from the Hamming
+  distance to the codeword found (whichever decoder found it).
 """
 from __future__ import annotations
 

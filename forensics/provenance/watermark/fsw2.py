@@ -19,8 +19,11 @@ manifest's soft-binding ID is carried unchanged. What differs:
 * ``search_geometry=False`` decodes the nominal lattice only (resizes, compression, filters, colour edits,
   crops — no rotation or perspective): the audit's quick profile.
 
-The false-positive probability is v1's union bound with H = every lattice hypothesis the search may score
-(fixed by the image size and the mode, not by where the search stopped) × the 8 flips / 90° rotations.
+Decoding is v1's: BCH + Chase-2, then ordered-statistics decoding (order 2) on hypotheses whose sync shows
+a mark. The false-positive probability is a *weighted* union bound over H = every lattice hypothesis the
+search may score (fixed by the image size and the mode, not by where the search stopped) × the 8 flips /
+90° rotations: the nominal lattice's 8 alignments per pass share NOMINAL_SHARE of the budget, the search's
+hypotheses the rest, so a hypothesis of weight w_i reports V(180, d) · 2^-132 / w_i (docs/watermark.md).
 """
 from __future__ import annotations
 
