@@ -172,6 +172,29 @@ def test_bch_roundtrip_and_fp_formula():
     assert binomial_tail_ge(48, 24) > 0.5
 
 
+def test_osd_decodes_beyond_bch_and_chase():
+    """26 errors (BCH corrects 16; Chase's 8 weakest bits here are all correct): ordered-statistics
+    decoding still finds the codeword, and reports the true distance."""
+    from forensics.provenance.watermark.ecc import osd_decode
+
+    code = BCHCode(data_bytes=7, t=16)
+    rng = np.random.default_rng(4)
+    data = bytes([0x20]) + bytes(rng.integers(0, 256, 6).tolist())
+    bits = code.encode(data)
+    soft = np.where(bits > 0, 1.0, -1.0) * rng.uniform(0.8, 1.5, code.n_bits)
+    pos = rng.permutation(code.n_bits)
+    wrong, weak = pos[:26], pos[26:34]
+    soft[wrong] *= -rng.uniform(0.2, 0.5, 26)
+    soft[weak] *= 0.05
+    hard = (soft > 0).astype(np.uint8)
+    assert code.decode(hard) is None
+    assert osd_decode(code, 0x20, soft) == (data, 26)
+    assert osd_decode(code, 0x10, soft)[0][0] == 0x10  # the header is fixed, whatever is read
+    # random soft bits: the nearest codeword is far (a random word's nearest one is ~50 bits away)
+    far = [osd_decode(code, 0x10, rng.normal(size=code.n_bits))[1] for _ in range(20)]
+    assert min(far) > 35
+
+
 def test_fpr_threshold_is_applied(marked):
     d = wm.detect(marked, schemes=[wm.DEFAULT_SCHEME], fpr=1e-60)[0]
     assert not d.detected and d.false_positive_probability > 1e-60

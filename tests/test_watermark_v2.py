@@ -96,12 +96,52 @@ def test_more_hypotheses_raise_the_reported_probability(marked):
     assert quick.detected and full.detected and quick.bits_matched == full.bits_matched
     assert full.false_positive_probability > quick.false_positive_probability
     n = s.code.n_bits
+    # a clean copy decodes on the nominal lattice: H_eff = 1 / its weight (abs=0: these numbers are tiny)
     assert full.false_positive_probability == pytest.approx(false_positive_probability(
-        n, 48, n - full.bits_matched, hypotheses=s.hypotheses(w, h, True)))
+        n, 48, n - full.bits_matched, hypotheses=1.0 / s.hypothesis_weights(w, h, True)[0]), rel=1e-9, abs=0)
     # v1 takes the same switch
     v1 = wm.embed(textured(seed=5), PAYLOAD, scheme="fsw-v1")
     q1, f1 = (wm.detect(v1, schemes=["fsw-v1"], search_geometry=g)[0] for g in (False, True))
     assert q1.detected and f1.detected and f1.false_positive_probability > q1.false_positive_probability
+
+
+def test_weighted_bound_favours_the_nominal_lattice(marked):
+    """The weights of the union bound are fixed by size and mode, sum to 1, and a nominal-lattice decode
+    reports V(n, d) 2^-(n-48) / w_nominal."""
+    from forensics.provenance.watermark.fsw2 import NOMINAL_SHARE
+
+    s = wm.get_scheme("fsw-v2")
+    for w, h in ((480, 320), (240, 160), (1024, 768)):
+        nominal = 8 * len(s._passes(w, h))
+        for geo in (True, False):
+            w_nom, w_search = s.hypothesis_weights(w, h, geo)
+            total = s.hypotheses(w, h, geo)
+            assert nominal * w_nom + (total - nominal) * w_search == pytest.approx(1.0)
+        assert s.hypothesis_weights(w, h, True)[0] == pytest.approx(NOMINAL_SHARE / nominal)
+        assert s.hypothesis_weights(w, h, False) == (1.0 / nominal, 0.0)
+    h, w = marked.shape[:2]
+    att = A.chain(A.resize(0.6), A.jpeg(40))(marked)
+    d = wm.detect(att, schemes=["fsw-v2"])[0]
+    n = s.code.n_bits
+    assert d.detected and d.false_positive_probability == pytest.approx(false_positive_probability(
+        n, 48, n - d.bits_matched, hypotheses=1.0 / s.hypothesis_weights(*att.shape[1::-1], True)[0]),
+        rel=1e-9, abs=0)
+    # the same bits read by the quick mode: weight 1/8 per pass instead of 0.4/8
+    q = wm.detect(att, schemes=["fsw-v2"], search_geometry=False)[0]
+    assert q.bits_matched == d.bits_matched
+    assert d.false_positive_probability == pytest.approx(q.false_positive_probability / NOMINAL_SHARE,
+                                                         rel=1e-9, abs=0)
+
+
+def test_osd_reaches_marks_chase_could_not():
+    """Resize 0.35 → JPEG 50 of a 640×480 mark: read at distance 24 on the nominal lattice, beyond what
+    BCH + Chase found (the old decoder returned nothing); a crop → resize → JPEG chain for v1."""
+    v2 = wm.embed(textured(640, 480, seed=0), PAYLOAD, scheme="fsw-v2")
+    ok, d = _found(A.chain(A.resize(0.35), A.jpeg(50))(v2))
+    assert ok and d.bits_total - d.bits_matched > 16, d
+    v1 = wm.embed(textured(640, 480, seed=3), PAYLOAD, scheme="fsw-v1")
+    ok, d = _found(A.chain(A.crop(0.5, "centre"), A.resize(0.5), A.jpeg(50))(v1), scheme="fsw-v1")
+    assert ok and d.bits_total - d.bits_matched > 16, d
 
 
 def test_quick_mode_searches_no_geometry(marked):
@@ -123,34 +163,25 @@ def test_pipeline_attacks_are_data():
     assert A.ATTACKS["screenshot0.8"](img).shape == (128 + 2 * 13, 160 + 2 * 16, 3)  # 0.8×, 10 % borders
 
 
-def test_taesd_loader_builds_from_flat_keys():
+def test_regeneration_uses_the_detector_autoencoders(tmp_path):
+    """regen builds its TAESD models with datasets.builders (FLUX.2's taef2 included) and keeps the size."""
     torch = pytest.importorskip("torch")
-    from forensics.provenance.watermark.regen import _build
+    from forensics.datasets import builders
+    from forensics.provenance.watermark import regen
 
-    c, lat = 8, 4
-
-    def block(sd, i):
-        for j in (0, 2, 4):
-            sd[f"{i}.conv.{j}.weight"] = torch.randn(c, c, 3, 3) * 0.05
-            sd[f"{i}.conv.{j}.bias"] = torch.zeros(c)
-
-    enc = {"0.weight": torch.randn(c, 3, 3, 3) * 0.1, "0.bias": torch.zeros(c)}
-    for i in (1, 3, 4, 5, 7, 8, 9, 11, 12, 13):
-        block(enc, i)
-    for i in (2, 6, 10):
-        enc[f"{i}.weight"] = torch.randn(c, c, 3, 3) * 0.05
-    enc["14.weight"], enc["14.bias"] = torch.randn(lat, c, 3, 3) * 0.05, torch.zeros(lat)
-    dec = {"1.weight": torch.randn(c, lat, 3, 3) * 0.1, "1.bias": torch.zeros(c)}
-    for i in (3, 4, 5, 8, 9, 10, 13, 14, 15, 18):
-        block(dec, i)
-    for i in (7, 12, 17):
-        dec[f"{i}.weight"] = torch.randn(c, c, 3, 3) * 0.05
-    dec["19.weight"], dec["19.bias"] = torch.randn(3, c, 3, 3) * 0.05, torch.zeros(3)
-    e, d = _build(enc, decoder=False), _build(dec, decoder=True)
-    x = torch.rand(1, 3, 64, 48)
-    z = e(x)
-    assert z.shape == (1, lat, 8, 6)
-    assert d(z).shape == (1, 3, 64, 48)
+    assert "taef2" in regen.AUTOENCODERS and not hasattr(regen, "_build")
+    make_enc, make_dec = builders._taesd_modules()
+    for gn in (False, True):
+        d = tmp_path / f"gn{int(gn)}"
+        d.mkdir()
+        torch.save(make_enc(16, gn).state_dict(), d / "taef2_encoder.pth")
+        torch.save(make_dec(16, gn).state_dict(), d / "taef2_decoder.pth")
+        attacks = regen.regeneration_attacks(d)
+        assert list(attacks) == ["regen-taef2"]
+        out = attacks["regen-taef2"](textured(61, 43))
+        assert out.shape == (43, 61, 3) and out.dtype == np.uint8
+    with pytest.raises(wm.WatermarkError):
+        regen.regeneration_attacks(tmp_path / "gn0" / "nothing-here")
 
 
 def test_verify_reads_one_fsw_version_cheap_first(tmp_path, host):

@@ -4,6 +4,8 @@ A BCH code with ``t`` correctable errors also gives the watermark its false-posi
 random bit string (what an unmarked image yields) decodes to *some* codeword with ``e`` corrections with
 probability ``sum_{i<=e} C(n, i) / 2^(n - k)`` (the fraction of the space covered by the Hamming balls of
 radius ``e`` around the ``2^k`` codewords). :func:`false_positive_probability` computes that tail.
+:func:`osd_decode` (ordered-statistics decoding) finds codewords past the BCH radius from soft bits; the
+tail bounds it too, since it counts every codeword within the distance found.
 """
 from __future__ import annotations
 
@@ -113,3 +115,88 @@ def binomial_tail_ge(n: int, k: int, p: float = 0.5) -> float:
              + i * math.log(p) + (n - i) * math.log(1 - p) for i in range(k, n + 1)]
     mx = max(terms)
     return float(min(1.0, math.exp(mx + math.log(sum(math.exp(x - mx) for x in terms)))))
+
+
+def _combos(k: int, order: int) -> np.ndarray:
+    """All error patterns of weight ``<= order`` on ``k`` positions, as a (patterns, order) index matrix;
+    index ``k`` stands for "no flip" (a zero row appended to the generator)."""
+    from itertools import combinations
+
+    rows = [()] + [c for w in range(1, order + 1) for c in combinations(range(k), w)]
+    out = np.full((len(rows), max(order, 1)), k, np.int64)
+    for i, c in enumerate(rows):
+        out[i, : len(c)] = c
+    return out
+
+
+@lru_cache(maxsize=None)
+def _osd_tables(data_bytes: int, t: int, m: int, header: int, order: int):
+    code = BCHCode(data_bytes=data_bytes, t=t, m=m)
+    k = 8 * (data_bytes - 1)  # payload bits; the first data byte is the fixed header
+    base = code.encode(bytes([header]) + bytes(data_bytes - 1))
+    gen = np.zeros((k, code.n_bits), np.uint8)
+    for i in range(k):
+        data = bytearray(data_bytes)
+        data[1 + i // 8] = 0x80 >> (i % 8)
+        gen[i] = code.encode(bytes(data))  # BCH encoding is linear: codeword(x ^ y) = codeword(x) ^ codeword(y)
+    return base, gen.astype(bool), _combos(k, order)
+
+
+def osd_decode(code: BCHCode, header: int, soft: np.ndarray, order: int = 2) -> tuple[bytes, int] | None:
+    """Ordered-statistics decoding of soft bits (positive = 1) over the codewords whose first byte is ``header``.
+
+    The header fixes a coset of the payload's linear subcode; its generator is reduced to systematic form on
+    the most reliable independent positions, every pattern of ``<= order`` flips of those positions is
+    re-encoded, and the codeword nearest to the hard bits (Hamming; soft metric on ties) is returned with
+    that distance: (header + payload bytes, distance). The false-positive bound counts every codeword
+    within that distance, so it holds whatever this search picks.
+    """
+    base, gen, pats = _osd_tables(code.data_bytes, code.t, code.m, header, order)
+    soft = np.asarray(soft, np.float64)[: code.n_bits]
+    hard = soft > 0
+    rel = np.abs(soft)
+    y = hard ^ base.astype(bool)  # the word to decode in the linear subcode
+    perm = np.argsort(-rel, kind="stable")
+    g = gen[:, perm].copy()
+    k, n = g.shape
+    pivots = []
+    row = 0
+    for col in range(n):  # Gaussian elimination over GF(2), columns in decreasing reliability
+        if row == k:
+            break
+        nz = np.flatnonzero(g[row:, col])
+        if nz.size == 0:
+            continue
+        p = row + int(nz[0])
+        if p != row:
+            g[[row, p]] = g[[p, row]]
+        hit = g[:, col].copy()
+        hit[row] = False
+        g[hit] ^= g[row]
+        pivots.append(col)
+        row += 1
+    if row < k:
+        return None
+    yp = y[perm]
+    piv = np.array(pivots)
+    rest = np.setdiff1d(np.arange(n), piv)
+    gr = np.vstack([g[:, rest], np.zeros((1, n - k), bool)])  # parity part of the systematic generator
+    # On the pivots a candidate is u0 XOR e, so it differs from the read bits exactly at e's flips; only
+    # the n - k parity positions are re-encoded: yp's own parity XOR the rows the flips select.
+    c0 = np.bitwise_xor.reduce(gr[:k][yp[piv]], axis=0) if yp[piv].any() else np.zeros(n - k, bool)
+    words = c0[None] ^ np.bitwise_xor.reduce(gr[pats], axis=1)
+    mism = words != yp[rest][None]
+    relp = rel[perm]
+    npat = (pats < k).sum(axis=1)
+    dist = mism.sum(axis=1) + npat
+    soft_cost = mism @ relp[rest] + np.append(relp[piv], 0.0)[pats].sum(axis=1)
+    best = int(np.argmin(dist * (float(relp.sum()) + 1.0) + soft_cost))  # Hamming first, soft metric on ties
+    cwp = yp.copy()
+    flip = pats[best][pats[best] < k]
+    cwp[piv[flip]] ^= True
+    cwp[rest] = words[best]
+    cw = np.empty(n, bool)
+    cw[perm] = cwp
+    full = cw ^ base.astype(bool)
+    data = np.packbits(full[: 8 * code.data_bytes].astype(np.uint8)).tobytes()
+    return data, int(dist[best])

@@ -16,19 +16,21 @@ Detection:
   search. The best are refined by hill-climbing the sync score over scale and angle.
 * The image is resampled onto a hypothesis and *folded* (tiles summed): a crop becomes a cyclic shift,
   found by FFT correlation with the sync pattern for each of the 8 flips / 90° rotations.
-* Soft bits → BCH with Chase-2 soft decoding. The false-positive probability is a union bound over the
-  decodes the detector may make, from the Hamming distance to the codeword found.
+* Soft bits → BCH with Chase-2 soft decoding, then (when the sync shows a mark and Chase finds nothing)
+  ordered-statistics decoding, kept when the codeword it finds is near enough for a detection. The
+  false-positive probability is a union bound over the decodes the detector may make, from the Hamming
+  distance to the codeword found (whichever decoder found it).
 """
 from __future__ import annotations
 
 import hashlib
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 
 from ...report import WatermarkDetection
 from .base import LumaScheme
-from .ecc import BCHCode, false_positive_probability
+from .ecc import BCHCode, false_positive_probability, osd_decode
 
 WORK = 512  # working resolution (long side), px
 T = 64  # tile side at working resolution, px
@@ -48,6 +50,8 @@ WHITEN = 9
 PAIRS = 2  # anisotropic lattice pairs tried besides the isotropic ones
 MAX_ATTEMPTS = 8  # BCH decodes per detection pass (the union bound's H: this times the passes)
 CHASE = 8  # soft decoding: least reliable bits flipped (2^CHASE BCH decodes per hypothesis)
+OSD_ORDER = 2  # ordered-statistics decoding when Chase fails: flips of up to this many most reliable bits
+ACCEPT_FPR = 1e-6  # an OSD codeword is kept only if its false-positive probability is at most this
 REFINE, REFINE_MIN_SYNC = 2, 5.5  # hypotheses refined, and the sync z-score they need
 NOMINAL = np.eye(2) * T
 
@@ -76,6 +80,15 @@ def _dihedral(a: np.ndarray, k: int) -> np.ndarray:
 
 
 _FLIP_PATTERNS = _flip_patterns(CHASE)
+
+
+@lru_cache(maxsize=64)
+def _max_errors(n: int, free_bits: int, hypotheses: float) -> int:
+    """Largest distance whose false-positive probability at this H stays within ACCEPT_FPR."""
+    d = 0
+    while d < n and false_positive_probability(n, free_bits, d + 1, hypotheses) <= ACCEPT_FPR:
+        d += 1
+    return d
 
 
 class FSWScheme(LumaScheme):
@@ -471,14 +484,19 @@ class FSWScheme(LumaScheme):
         y = self._luma(rgb)
         best = {"sync": None, "bits": None}
         for cap in passes:
-            out = self._decode_pass(self._prepare_luma(y, cap), best, search_geometry)
+            out = self._decode_pass(self._prepare_luma(y, cap), best, search_geometry, budget)
             if out is not None:
-                out["attempts"] = budget
                 return out
         return {"payload": None, "errors": None, "attempts": budget, "sync": best["sync"], "bits": best["bits"]}
 
-    def _try_decode(self, score: float, aligned: np.ndarray, best: dict) -> dict | None:
-        """Decode one aligned hypothesis; keeps the best-synchronised hard bits in ``best``."""
+    def _max_errors(self, hypotheses: float) -> int:
+        return _max_errors(self.code.n_bits, 8 * self.payload_bytes, hypotheses)
+
+    def _try_decode(self, score: float, aligned: np.ndarray, best: dict, hypotheses: float) -> dict | None:
+        """Decode one aligned hypothesis; keeps the best-synchronised hard bits in ``best``.
+
+        ``hypotheses``: the union bound's H for this hypothesis (1 / its weight), returned as ``attempts``.
+        """
         soft = self._soft_bits(aligned)
         hard = (soft > 0).astype(np.uint8)
         if best["sync"] is None or score > best["sync"]:
@@ -494,16 +512,25 @@ class FSWScheme(LumaScheme):
                 # distance from what was read to the codeword found (not just the BCH corrections):
                 # the false-positive bound holds for any codeword at that distance, however found
                 errors = int((self.code.encode(res[0]) != hard).sum())
-                return {"payload": res[0][1:], "errors": errors, "sync": score, "bits": hard}
+                return {"payload": res[0][1:], "errors": errors, "sync": score, "bits": hard,
+                        "attempts": hypotheses}
+        if score < REFINE_MIN_SYNC:
+            return None
+        # Beyond BCH + Chase (at most 16 + CHASE errors, and only when the extra ones are among the weakest
+        # bits): the nearest codeword found by ordered-statistics decoding, kept when its distance still
+        # gives a detection. The bound counts every codeword within that distance, so it still holds.
+        res = osd_decode(self.code, self.HEADER, soft, OSD_ORDER)
+        if res is not None and res[1] <= self._max_errors(hypotheses):
+            return {"payload": res[0][1:], "errors": res[1], "sync": score, "bits": hard, "attempts": hypotheses}
         return None
 
-    def _decode_pass(self, r: np.ndarray, best: dict, search_geometry: bool = True) -> dict | None:
+    def _decode_pass(self, r: np.ndarray, best: dict, search_geometry: bool, budget: int) -> dict | None:
         attempts = 0
 
         def try_decode(score, aligned):
             nonlocal attempts
             attempts += 1
-            return self._try_decode(score, aligned, best)
+            return self._try_decode(score, aligned, best, budget)  # equal weights: every decode counts 1/H
 
         fold = self._fold(r, NOMINAL)
         if fold is not None:
