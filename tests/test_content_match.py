@@ -18,17 +18,14 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from forensics.cli import app
-from forensics.generate.pipeline import soft_binding_assertion
 from forensics.provenance import content_match as cm
 from forensics.provenance import watermark as wm
-from forensics.provenance.credentials import finding_from_store
 from forensics.provenance.keys import init_pki
-from forensics.provenance.repository import ManifestRepository, fingerprint
-from forensics.provenance.signing import SigningIdentity, sign_bytes
+from forensics.provenance.repository import ManifestRepository
 from forensics.provenance.watermark.attacks import chain, crop, jpeg, resize, rotate
+from test_recovery import _publish
 from test_service_support import make_app  # noqa: F401  (fixture)
 
-TRAINED = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 runner = CliRunner()
 
 
@@ -65,20 +62,8 @@ def _jpeg(rgb: np.ndarray, path, quality=85):
 
 def publish(rgb: np.ndarray, *, descriptor: bool = True):
     """Mark, sign and store the way the generator does. Returns (manifest id, payload hex, marked pixels)."""
-    payload = secrets.token_bytes(wm.PAYLOAD_BYTES)
-    marked = wm.embed(rgb, payload)
-    identity = SigningIdentity.default()
-    signed = sign_bytes(_png(marked), "image/png", identity=identity, digital_source_type=TRAINED,
-                        actions=[{"action": "c2pa.created"}, {"action": "c2pa.watermarked"}],
-                        assertions=[soft_binding_assertion(payload)])
-    creds = finding_from_store(signed.manifest_json).to_json()
-    ManifestRepository().store(manifest_id=signed.manifest_id, manifest_store=signed.manifest_json,
-                               watermark_scheme=wm.DEFAULT_SCHEME, watermark_value=payload.hex(),
-                               phash=fingerprint(marked), media_type="image/png",
-                               validation_state=creds["state"], credentials=creds,
-                               signer_chain_pem=identity.cert_chain_pem,
-                               content_descriptor=cm.describe(marked) if descriptor else None)
-    return signed.manifest_id, payload.hex(), marked
+    signed, payload, marked = _publish(rgb, descriptor=descriptor)
+    return signed.manifest_id, payload, marked
 
 
 def verify_json(*paths):

@@ -15,6 +15,7 @@ from PIL import Image
 from forensics.analysers import VerifyOptions
 from forensics.generate.pipeline import soft_binding_assertion
 from forensics.provenance import watermark as wm
+from forensics.provenance.content_match import describe
 from forensics.provenance.credentials import finding_from_store
 from forensics.provenance.keys import init_pki
 from forensics.provenance.repository import ManifestRepository, fingerprint
@@ -42,8 +43,10 @@ def _jpeg_copy(data: bytes, quality: int = 85) -> bytes:
     return buf.getvalue()
 
 
-def _publish(rgb: np.ndarray, *, mark: bool = True, legacy: bool = False, identity=None):
-    """Mark (optionally), sign and store like the generator does. Returns (signed asset, payload hex)."""
+def _publish(rgb: np.ndarray, *, mark: bool = True, legacy: bool = False, identity=None, descriptor: bool = False):
+    """Mark (optionally), sign and store like the generator does (``descriptor``: with the content descriptor
+    the generator stores; ``legacy``: without the manifest store bytes, as records made before 0003).
+    Returns (signed asset, payload hex, the published pixels)."""
     payload = secrets.token_bytes(wm.PAYLOAD_BYTES)
     pixels = wm.embed(rgb, payload) if mark else rgb
     identity = identity or SigningIdentity.default()
@@ -56,8 +59,9 @@ def _publish(rgb: np.ndarray, *, mark: bool = True, legacy: bool = False, identi
                                phash=fingerprint(pixels), media_type="image/png",
                                validation_state=creds["state"], credentials=creds,
                                signer_chain_pem=identity.cert_chain_pem,
-                               manifest_store_bytes=None if legacy else signed.manifest_store_bytes)
-    return signed, payload.hex()
+                               manifest_store_bytes=None if legacy else signed.manifest_store_bytes,
+                               content_descriptor=describe(pixels) if descriptor else None)
+    return signed, payload.hex(), pixels
 
 
 def _verify(path, **opts):
@@ -70,7 +74,7 @@ def pki(forensics_home):
 
 
 def test_recovered_through_watermark(pki, tmp_path):
-    signed, payload = _publish(_smooth_image(1))
+    signed, payload, _ = _publish(_smooth_image(1))
     copy = tmp_path / "copy.jpg"
     copy.write_bytes(_jpeg_copy(signed.data))
     rep = _verify(copy)
@@ -88,7 +92,7 @@ def test_recovered_through_watermark(pki, tmp_path):
 
 
 def test_fingerprint_fallback_when_the_mark_is_gone(pki, tmp_path):
-    signed, _ = _publish(_smooth_image(2), mark=False)  # as if the watermark had been destroyed
+    signed, _, _ = _publish(_smooth_image(2), mark=False)  # as if the watermark had been destroyed
     copy = tmp_path / "copy.jpg"
     copy.write_bytes(_jpeg_copy(signed.data, quality=70))
     rep = _verify(copy)
@@ -110,7 +114,7 @@ def test_unrelated_image_recovers_nothing(pki, tmp_path):
 
 def test_flat_images_never_match_by_fingerprint(pki, tmp_path):
     flat = np.full((512, 512, 3), 200, np.uint8)
-    signed, _ = _publish(flat, mark=False)
+    signed, _, _ = _publish(flat, mark=False)
     copy = tmp_path / "flat.jpg"
     copy.write_bytes(_jpeg_copy(signed.data))
     c = _verify(copy).credentials
@@ -118,7 +122,7 @@ def test_flat_images_never_match_by_fingerprint(pki, tmp_path):
 
 
 def test_trust_is_rechecked_against_current_anchors(pki, tmp_path, forensics_home):
-    signed, _ = _publish(_smooth_image(5))
+    signed, _, _ = _publish(_smooth_image(5))
     copy = tmp_path / "copy.jpg"
     copy.write_bytes(_jpeg_copy(signed.data))
     pki.trust_anchors.unlink()  # the local test root is no longer trusted
@@ -135,7 +139,7 @@ def test_trust_is_rechecked_against_current_anchors(pki, tmp_path, forensics_hom
 
 
 def test_embedded_credentials_win_but_mark_is_linked(pki, tmp_path):
-    signed, payload = _publish(_smooth_image(6))
+    signed, payload, _ = _publish(_smooth_image(6))
     path = tmp_path / "signed.png"
     path.write_bytes(signed.data)
     rep = _verify(path)
@@ -156,7 +160,7 @@ def test_no_repository_means_no_lookup_and_no_database(forensics_home, tmp_path)
 def test_registry_option_is_used(pki, tmp_path, monkeypatch):
     reg = tmp_path / "elsewhere.sqlite"
     monkeypatch.setenv("FORENSICS_REGISTRY", str(reg))
-    signed, _ = _publish(_smooth_image(8))
+    signed, _, _ = _publish(_smooth_image(8))
     monkeypatch.delenv("FORENSICS_REGISTRY")
     copy = tmp_path / "copy.jpg"
     copy.write_bytes(_jpeg_copy(signed.data))
@@ -169,7 +173,7 @@ def test_recovery_path_does_not_import_torch(pki, tmp_path):
     import subprocess
     import sys
 
-    signed, _ = _publish(_smooth_image(9))
+    signed, _, _ = _publish(_smooth_image(9))
     copy = tmp_path / "copy.jpg"
     copy.write_bytes(_jpeg_copy(signed.data))
     code = ("import sys; from forensics.analysers import VerifyOptions; from forensics.verify import Verifier; "
@@ -184,7 +188,7 @@ def test_recovery_path_does_not_import_torch(pki, tmp_path):
 def test_recovered_manifest_is_revalidated_by_c2pa_from_the_stored_bytes(pki, tmp_path):
     from forensics.provenance.repository import ManifestRepository
 
-    signed, _ = _publish(_smooth_image(10))
+    signed, _, _ = _publish(_smooth_image(10))
     rec = ManifestRepository().get(signed.manifest_id)
     assert rec.manifest_store_bytes == signed.manifest_store_bytes and rec.manifest_store_bytes[4:8] == b"jumb"
     copy = tmp_path / "copy.jpg"
@@ -218,7 +222,7 @@ def test_a_non_ca_issuer_is_not_trusted_on_recovery(forensics_home, tmp_path):
                       days=30, leaf=True,
                       issuer_ski=bad_int.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value)
     ident = SigningIdentity(keys._pem(leaf) + keys._pem(bad_int), keys._key_pem(leaf_key))
-    signed, _ = _publish(_smooth_image(11), identity=ident)
+    signed, _, _ = _publish(_smooth_image(11), identity=ident)
     copy = tmp_path / "copy.jpg"
     copy.write_bytes(_jpeg_copy(signed.data))
     c = _verify(copy).credentials
@@ -227,7 +231,7 @@ def test_a_non_ca_issuer_is_not_trusted_on_recovery(forensics_home, tmp_path):
 
 
 def test_records_without_store_bytes_still_recover_but_are_not_trusted(pki, tmp_path):
-    signed, _ = _publish(_smooth_image(12), legacy=True)
+    signed, _, _ = _publish(_smooth_image(12), legacy=True)
     copy = tmp_path / "copy.jpg"
     copy.write_bytes(_jpeg_copy(signed.data))
     rep = _verify(copy)
@@ -277,7 +281,7 @@ def test_probe_says_no_only_when_the_lookup_finds_nothing(pki, forensics_home, t
     from forensics.provenance.repository import hamming
 
     rgb = _smooth_image(21)
-    signed, payload = _publish(rgb)
+    signed, payload, _ = _publish(rgb)
     repo = ManifestRepository()
     probe = Probe(forensics_home / "registry.sqlite")
     phash = repo.get(signed.manifest_id).phash
@@ -315,7 +319,7 @@ def test_verify_against_a_repository_without_a_match_loads_no_sqlalchemy(pki, fo
     _publish(_smooth_image(22))  # a repository with one unrelated manifest
     unrelated = tmp_path / "unrelated.png"
     unrelated.write_bytes(_png(_smooth_image(23)))
-    signed, _ = _publish(_smooth_image(24))
+    signed, _, _ = _publish(_smooth_image(24))
     copy = tmp_path / "copy.jpg"
     copy.write_bytes(_jpeg_copy(signed.data))
     code = ("import sys; from forensics.analysers import VerifyOptions; from forensics.verify import Verifier; "
