@@ -8,7 +8,8 @@ manifest's soft-binding ID is carried unchanged. What differs:
   chains of the ~500-px photos newsrooms pass around.
 * A geometry search before decoding: the nominal lattice, then v1's autocorrelation lattice candidates
   (rotation, scale, aspect, shear) widened to ±16°, then — when none shows the sync pattern — a bounded
-  sweep of full folds: rotations every 0.5° up to ±16° at native scale (±2 %), aspect stretches of
+  sweep of full folds: rotations every 0.5° up to ±16° at native scale (±2 %), rotations up to ±2° with
+  zooms of 0.96–1.08 in 0.6 % steps (a photographed print's best affine fit), aspect stretches of
   1.12 and 1.25 either way, and isotropic scales 0.9–2.3 (crops, canvas changes). The sync peak of a full
   fold is only ~0.3° and ~0.5 % wide, and incoherent statistics (autocorrelation, power spectrum) do not
   show a mark this faint on textured photos, hence the coherent sweep. The six best get a short affine
@@ -20,10 +21,10 @@ manifest's soft-binding ID is carried unchanged. What differs:
   crops — no rotation or perspective): the audit's quick profile.
 
 Decoding is v1's: BCH + Chase-2, then ordered-statistics decoding (order 2) on hypotheses whose sync shows
-a mark. The false-positive probability is a *weighted* union bound over H = every lattice hypothesis the
-search may score (fixed by the image size and the mode, not by where the search stopped) × the 8 flips /
-90° rotations: the nominal lattice's 8 alignments per pass share NOMINAL_SHARE of the budget, the search's
-hypotheses the rest, so a hypothesis of weight w_i reports V(180, d) · 2^-132 / w_i (docs/watermark.md).
+a mark. The false-positive probability is v1's union bound over H = the decodes the detector may make
+(MAX_ATTEMPTS per pass, fixed by the image size and the mode, not by where the search stopped): the
+search ranks lattices by the sync cells alone, which are disjoint from the payload cells, so the payload
+bits of whichever lattice it picks are still fair coins under "no mark" (docs/watermark.md).
 """
 from __future__ import annotations
 
@@ -31,21 +32,21 @@ import numpy as np
 
 from .fsw import NOMINAL, REFINE_MIN_SYNC, T, FSWScheme, _dihedral
 
-DECODES = 10  # BCH decodes per pass (besides the nominal lattice's two alignments)
+DECODES = 11  # BCH decodes per pass besides the nominal lattice's two alignments (the loop below makes at most 11)
 SWEEP_TOP = 6  # lattices the fallback sweep proposes
 REFINED = 2  # best hypotheses refined (affine, local shifts, homography)
 KNOWN_K_SYNC = 6.5  # sync z from which a refinement keeps the flip / rotation it started with
 PROBE, PROBE_EVALS = 6, 16  # hypotheses given a short affine climb before ranking, and its evaluations
 SWEEP_ROT_STEP, SWEEP_ROT_SCALES = 0.5, (0.98, 1.0, 1.02)  # the fallback rotation sweep (degrees; scales)
 ASPECTS = (1 / 1.25, 1 / 1.12, 1.12, 1.25)  # width / height stretches in the fallback sweep
+# A photographed or scanned print: small rotations with a zoom of a few per cent (a perspective warp's
+# best affine fit), where the sync peak (~0.3° and ~0.5 % wide) falls between the rotation grid's scales.
+NEAR_ROT_MAX, NEAR_ROT_STEP = 2.0, 0.5  # degrees
+NEAR_SCALES = tuple(float(x) for x in np.exp(np.arange(np.log(0.96), np.log(1.085), np.log(1.006))))
 REFINE_EVALS = 48  # evaluations of a full affine refinement
 LOCAL_EVALS = 2  # _refine_local's rounds (each scores one new lattice)
 HOMOGRAPHY_EVALS = 64  # evaluations of the corner-offset refinement
 HOMOGRAPHY_STEPS = (2.0, 1.0, 0.5)  # corner offsets tried when refining perspective, working px
-# Share of the false-positive budget given a priori to the nominal lattice's 8 alignments per pass (the
-# rest is spread over the search's hypotheses): 0.4 lets a nominal decode reach distance 27 and keeps
-# the search's limit where equal weights had it (24 for one pass, 23 for two) at FPR 1e-6.
-NOMINAL_SHARE = 0.4
 
 
 class FSW2Scheme(FSWScheme):
@@ -60,30 +61,12 @@ class FSW2Scheme(FSWScheme):
     def __init__(self, key: bytes = b"forensics-suite/fsw-v2", t: int = 16):
         super().__init__(key=key, t=t)
 
-    # -- the hypotheses' count (the union bound's H) ----------------------------------------------
+    # -- the union bound's H ----------------------------------------------------------------------
     def hypotheses(self, w: int, h: int, search_geometry: bool = True) -> int:
-        """Upper bound on the lattice hypotheses decode() may score for a w×h image, times 8 dihedral
-        alignments: the union bound's H. Fixed by the size and the mode alone."""
-        passes = len(self._passes(w, h))
-        if not search_geometry:
-            return 8 * passes
-        per_pass = 1 + 12 + len(self._sweep_bases()) + self._refine_budget()
-        return 8 * passes * per_pass
-
-    def hypothesis_weights(self, w: int, h: int, search_geometry: bool = True) -> tuple[float, float]:
-        """Weighted union bound: (weight of each nominal-lattice hypothesis, weight of each search
-        hypothesis), fixed by the size and the mode alone. 8 × passes nominal hypotheses share
-        NOMINAL_SHARE, the others the rest, so the weights of all hypotheses sum to 1; a decode on a
-        hypothesis of weight w_i reports V(n, d) · 2^-(n - 48) / w_i (docs/watermark.md)."""
-        total, nominal = self.hypotheses(w, h, search_geometry), 8 * len(self._passes(w, h))
-        if total <= nominal:
-            return 1.0 / nominal, 0.0
-        return NOMINAL_SHARE / nominal, (1.0 - NOMINAL_SHARE) / (total - nominal)
-
-    @staticmethod
-    def _refine_budget() -> int:
-        # each refinement is a hill-climb; its evaluations are capped (see _refine_affine / _refine_homography)
-        return PROBE * PROBE_EVALS + REFINED * (REFINE_EVALS + LOCAL_EVALS + HOMOGRAPHY_EVALS)
+        """The decodes detection may make on a w×h image (the union bound's H): MAX_ATTEMPTS per pass with
+        the geometry search, the nominal lattice's 2 alignments per pass without. Fixed by the size and
+        the mode alone."""
+        return (self.MAX_ATTEMPTS if search_geometry else 2) * len(self._passes(w, h))
 
     # -- folding on a general projective lattice --------------------------------------------------
     @staticmethod
@@ -160,6 +143,11 @@ class FSW2Scheme(FSWScheme):
             c, sn = np.cos(np.deg2rad(ang)), np.sin(np.deg2rad(ang))
             for sc in SWEEP_ROT_SCALES:
                 out.append(sc * T * np.array([[c, -sn], [sn, c]]))
+        for ang in np.arange(-NEAR_ROT_MAX, NEAR_ROT_MAX + 1e-6, NEAR_ROT_STEP):
+            c, sn = np.cos(np.deg2rad(ang)), np.sin(np.deg2rad(ang))
+            for sc in NEAR_SCALES:
+                if min(abs(sc - x) for x in SWEEP_ROT_SCALES) > 0.002:  # not already in the rotation grid
+                    out.append(sc * T * np.array([[c, -sn], [sn, c]]))
         for a in ASPECTS:
             for sc in SWEEP_ROT_SCALES:
                 out.append(sc * T * np.diag([a, 1.0]))
@@ -300,31 +288,35 @@ class FSW2Scheme(FSWScheme):
     def decode(self, rgb: np.ndarray, search_geometry: bool = True) -> dict:
         h0, w0 = rgb.shape[:2]
         passes = self._passes(w0, h0)
-        w_nom, w_search = self.hypothesis_weights(w0, h0, search_geometry)
+        budget = self.hypotheses(w0, h0, search_geometry)
         y = self._luma(rgb)
         best = {"sync": None, "bits": None}
         for cap in passes:
-            out = self._decode_pass2(self._prepare_luma(y, cap), best, search_geometry, 1.0 / w_nom,
-                                     1.0 / w_search if w_search else 0.0)
+            out = self._decode_pass2(self._prepare_luma(y, cap), best, search_geometry, budget)
             if out is not None:
                 return out
-        return {"payload": None, "errors": None, "attempts": self.hypotheses(w0, h0, search_geometry),
-                "sync": best["sync"], "bits": best["bits"]}
+        return {"payload": None, "errors": None, "attempts": budget, "sync": best["sync"], "bits": best["bits"]}
 
-    def _decode_pass2(self, r: np.ndarray, best: dict, search_geometry: bool, h_nominal: float,
-                      h_search: float) -> dict | None:
-        """One working resolution; ``h_nominal`` / ``h_search``: 1 / weight of a nominal / search hypothesis."""
+    def _decode_pass2(self, r: np.ndarray, best: dict, search_geometry: bool, budget: int) -> dict | None:
+        """One working resolution: at most MAX_ATTEMPTS decodes (2 without the search), each reported
+        against the whole budget ``budget`` (equal weights: every decode counts 1 / H)."""
+        attempts = 0
+        cap = self.MAX_ATTEMPTS if search_geometry else 2
+
+        def try_decode(score, aligned):
+            nonlocal attempts
+            if attempts >= cap:
+                return None
+            attempts += 1
+            return self._try_decode(score, aligned, best, budget)
+
         fold = self._fold(r, NOMINAL)
         if fold is not None:
             for score, aligned in self._align(fold, top=2):
-                if (out := self._try_decode(score, aligned, best, h_nominal)) is not None:
+                if (out := try_decode(score, aligned)) is not None:
                     return out
         if not search_geometry:
             return None
-
-        def try_decode(score, aligned):
-            return self._try_decode(score, aligned, best, h_search)
-
         h, w = r.shape
         hyps = []
         if min(h, w) >= 2 * int(self.PMIN * T) + 4:
