@@ -37,6 +37,7 @@ class VerifyOptions:
     allow_network: bool = False  # remote manifests are fetched only when allowed
     watermark_schemes: list[str] | None = None  # None: every scheme the watermark analyser knows
     watermark_geometry_search: bool = True  # False (screening): marks at native geometry only, no search
+    watermark_full_search: bool = False  # True (verify --watermark-search): fsw-v2's exhaustive sweep too
     max_frames: int = 16  # video sampling
     max_pixels: int | None = None
     max_bytes: int | None = None

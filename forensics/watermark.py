@@ -104,6 +104,6 @@ def detect(image: Any, scheme: str | list[str] | None = None, *, fpr: float = 1e
             from .analysers import AnalysisContext, VerifyOptions
             from .provenance.watermark.analyser import WatermarkAnalyser
 
-            ctx = AnalysisContext(options=VerifyOptions(watermark_schemes=schemes))
+            ctx = AnalysisContext(options=VerifyOptions(watermark_schemes=schemes, watermark_full_search=True))
             return WatermarkAnalyser().analyse(media, ctx).detections
         return wm.detect(media.rgb(), schemes=schemes, fpr=fpr, expected=expected)

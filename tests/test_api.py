@@ -177,16 +177,16 @@ def test_sign_bytes_and_paths(files, tmp_path, forensics_home):
 def test_watermark_embed_and_detect_accept_every_kind_of_image(tmp_path):
     rgb = textured_rgb(321, 481, seed=4)
     out = forensics.watermark.embed(rgb, payload=bytes.fromhex("a1b2c3d4e5f6"))
-    assert isinstance(out.image, np.ndarray) and out.payload == "a1b2c3d4e5f6" and out.scheme == "fsw-v1"
+    assert isinstance(out.image, np.ndarray) and out.payload == "a1b2c3d4e5f6" and out.scheme == "fsw-v2"
     pil = forensics.watermark.embed(Image.fromarray(rgb))
     assert isinstance(pil.image, Image.Image) and len(pil.payload) == 12  # a random payload, reported
     path = tmp_path / "m.png"
     Image.fromarray(out.image).save(path)
     data = path.read_bytes()
     for source in (path, str(path), data, io.BytesIO(data), out.image, Image.open(path)):
-        (d,) = [d for d in forensics.watermark.detect(source) if d.scheme == "fsw-v1"]
+        (d,) = [d for d in forensics.watermark.detect(source) if d.scheme == "fsw-v2"]
         assert d.detected and d.payload == "a1b2c3d4e5f6", type(source)
-    (d,) = forensics.watermark.detect(path, scheme="fsw-v1")
+    (d,) = forensics.watermark.detect(path, scheme="fsw-v2")
     assert d.detected
     assert not any(d.detected for d in forensics.watermark.detect(rgb))
     from_file = forensics.watermark.embed(data, payload="a1b2c3d4e5f6")

@@ -35,7 +35,7 @@ def test_fsw_native_geometry_switch():
 
     from forensics.provenance import watermark as wm
 
-    marked = wm.embed(scene(1), PAYLOAD)
+    marked = wm.embed(scene(1), PAYLOAD, scheme="fsw-v1")  # marks issued before fsw-v2 keep the switch
     resized = cv2.resize(marked, (448, 336), interpolation=cv2.INTER_AREA)
     for image in (marked, resized):
         for search in (True, False):
@@ -107,7 +107,7 @@ def test_quick_finds_native_marks_and_credentials_and_both_profiles_match_verify
     for k in CONTRACT_FIELDS:  # `forensics verify --quick` is the screening too
         assert cli[k] == quick["marked-large.jpg"][k], k
     for name in ("marked.png", "marked-small.jpg", "marked-large.jpg"):  # every native-geometry mark
-        (q,) = [w for w in quick[name]["watermarks"] if w["scheme"] == "fsw-v1"]
+        (q,) = [w for w in quick[name]["watermarks"] if w["scheme"] == "fsw-v2"]
         assert q["detected"] and q["payload"] == PAYLOAD.hex()
     assert quick["signed.jpg"]["c2pa"]["present"] and quick["signed.jpg"]["c2pa"] == full["signed.jpg"]["c2pa"]
     assert all(r["detector"] is None for r in quick.values())  # no detector in the screening

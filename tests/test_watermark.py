@@ -42,7 +42,7 @@ def _found(image, payload=PAYLOAD):
 # --- public API ------------------------------------------------------------------------------
 
 def test_public_api_shape():
-    assert wm.DEFAULT_SCHEME == "fsw-v1"
+    assert wm.DEFAULT_SCHEME == "fsw-v2" and wm.SOFT_BINDING_SCHEMES == ("fsw-v2", "fsw-v1")
     assert wm.PAYLOAD_BYTES >= 6
     assert wm.DEFAULT_SCHEME in wm.list_schemes()
     assert {"dwtDct", "dwtDctSvd", "rivaGan", "sd-dwtDct", "sdxl-dwtDct"} <= set(wm.list_schemes())

@@ -30,13 +30,13 @@ def test_embed_then_detect_json(tmp_path, photo_path):
     out = tmp_path / "marked.png"
     r = _run("watermark", "embed", photo_path, "-o", out, "--payload", PAYLOAD, "--json")
     assert r.exit_code == 0, r.output
-    assert json.loads(r.stdout) == {"scheme": "fsw-v1", "payload": PAYLOAD, "path": str(out)}
+    assert json.loads(r.stdout) == {"scheme": "fsw-v2", "payload": PAYLOAD, "path": str(out)}
     r = _run("watermark", "detect", out, photo_path, "--json")
     assert r.exit_code == 0, r.output
     rows = json.loads(r.stdout)
     assert [row["path"] for row in rows] == [str(out), str(photo_path)]
     assert all(row["error"] is None for row in rows)
-    fsw = {w["scheme"]: w for w in rows[0]["watermarks"]}["fsw-v1"]
+    fsw = {w["scheme"]: w for w in rows[0]["watermarks"]}["fsw-v2"]
     assert fsw["detected"] and fsw["payload"] == PAYLOAD and fsw["false_positive_probability"] < 1e-6
     assert set(fsw) >= {"scheme", "detected", "payload", "bits_matched", "bits_total",
                         "false_positive_probability", "manifest_id"}
@@ -120,9 +120,9 @@ def test_verify_report_includes_watermark(tmp_path, photo_path):
     assert a.applies_to(media, VerifyOptions())
     finding = a.analyse(media, AnalysisContext(options=VerifyOptions()))
     d = {x.scheme: x for x in finding.detections}
-    assert d["fsw-v1"].detected and d["fsw-v1"].payload == PAYLOAD
+    assert d["fsw-v2"].detected and d["fsw-v2"].payload == PAYLOAD and "fsw-v1" not in d  # one ID, read once
     assert not d["sdxl-dwtDct"].detected and not d["sd-dwtDct"].detected
-    assert finding.to_json()[0]["scheme"] == "fsw-v1"
+    assert finding.to_json()[0]["scheme"] == "fsw-v2"
 
 
 def test_verify_cli_json_has_watermarks(tmp_path, photo_path):
@@ -158,4 +158,4 @@ def test_video_frames(tmp_path, photo_path):
     finding = WatermarkAnalyser().analyse(media, AnalysisContext(options=VerifyOptions()))
     d = {x.scheme: x for x in finding.detections}
     assert set(d) == set(wm.default_detect_schemes())  # best detection per scheme over sampled frames
-    assert d["fsw-v1"].detected and d["fsw-v1"].payload == PAYLOAD
+    assert d["fsw-v2"].detected and d["fsw-v2"].payload == PAYLOAD

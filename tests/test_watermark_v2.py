@@ -183,22 +183,37 @@ def test_regeneration_uses_the_detector_autoencoders(tmp_path):
         regen.regeneration_attacks(tmp_path / "gn0" / "nothing-here")
 
 
-def test_verify_reads_one_fsw_version_cheap_first(tmp_path, host):
+def test_verify_reads_one_fsw_version_newest_first(tmp_path, host, monkeypatch):
     from PIL import Image
 
     from forensics.analysers import AnalysisContext, VerifyOptions
     from forensics.media import Media
     from forensics.provenance.watermark.analyser import WatermarkAnalyser
+    from forensics.provenance.watermark.fsw2 import FSW2Scheme
 
-    def analyse(img):
+    sweeps = []
+    real_sweep = FSW2Scheme._sweep
+    monkeypatch.setattr(FSW2Scheme, "_sweep", lambda self, r, top=4: sweeps.append(1) or real_sweep(self, r, top))
+
+    def analyse(img, **kw):
         path = tmp_path / "x.png"
         Image.fromarray(img).save(path)
-        ctx = AnalysisContext(options=VerifyOptions(watermark_schemes=["fsw-v1", "fsw-v2"]))
+        ctx = AnalysisContext(options=VerifyOptions(**kw))
         return {d.scheme: d for d in WatermarkAnalyser().analyse(Media.open(path), ctx).detections}
 
-    v1 = analyse(wm.embed(host, PAYLOAD, scheme="fsw-v1"))
-    assert v1["fsw-v1"].detected and "fsw-v2" not in v1  # v1 read: v2 not searched
-    v2 = analyse(wm.embed(host, PAYLOAD, scheme="fsw-v2"))
-    assert not v2["fsw-v1"].detected and v2["fsw-v2"].payload == PAYLOAD.hex()
-    rotated = analyse(A.ATTACKS["rotate-10"](wm.embed(host, PAYLOAD, scheme="fsw-v2")))
-    assert not rotated["fsw-v2"].detected  # verify reads fsw-v2 at native geometry only (its search is costly)
+    assert wm.DEFAULT_SCHEME == "fsw-v2" and wm.default_detect_schemes()[:2] == ["fsw-v2", "fsw-v1"]
+    v2 = analyse(wm.embed(host, PAYLOAD))
+    assert v2["fsw-v2"].payload == PAYLOAD.hex() and "fsw-v1" not in v2  # v2 read: v1 not searched
+    v1 = analyse(wm.embed(host, PAYLOAD, scheme="fsw-v1"))  # a mark issued before v2: still read
+    assert not v1["fsw-v2"].detected and v1["fsw-v1"].payload == PAYLOAD.hex()
+    # a crop is found by the cheap search verify runs; the costly sweep never ran so far
+    crop = analyse(A.ATTACKS["crop50-corner"](wm.embed(host, PAYLOAD)))
+    assert crop["fsw-v2"].payload == PAYLOAD.hex() and not sweeps
+    analyse(A.ATTACKS["rotate15"](wm.embed(host, PAYLOAD)))
+    assert not analyse(host)["fsw-v2"].detected and not sweeps
+    # asked (verify --watermark-search): on an unmarked image the whole search runs, sweep included
+    assert not analyse(host, watermark_full_search=True)["fsw-v2"].detected and sweeps
+    # the quick profile searches nothing, even when asked
+    sweeps.clear()
+    analyse(host, watermark_full_search=True, watermark_geometry_search=False)
+    assert not sweeps

@@ -12,7 +12,7 @@ import os
 import sys
 
 _FLAGS = {"--json": "json_out", "--no-detector": "no_detector", "--allow-network": "allow_network",
-          "--crjson": "crjson", "--quick": "quick"}
+          "--crjson": "crjson", "--quick": "quick", "--watermark-search": "watermark_search"}
 _VALUES = {"--registry": "registry", "--fail-on": "fail_on"}  # the last one given wins, as in click
 _LISTS = {"--trust-anchors": "trust_anchors"}  # repeatable
 

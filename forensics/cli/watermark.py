@@ -136,7 +136,7 @@ def register(app: typer.Typer) -> None:
                     from ..analysers import AnalysisContext, VerifyOptions
                     from ..provenance.watermark.analyser import WatermarkAnalyser
 
-                    ctx = AnalysisContext(options=VerifyOptions(watermark_schemes=schemes))
+                    ctx = AnalysisContext(options=VerifyOptions(watermark_schemes=schemes, watermark_full_search=True))
                     dets = WatermarkAnalyser().analyse(media, ctx).detections
                 else:
                     dets = wm.detect(media.rgb(), schemes=schemes, fpr=fpr, expected=expected)

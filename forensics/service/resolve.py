@@ -95,8 +95,8 @@ class Resolver:
     def watermark_algs() -> list[str]:
         from ..provenance import watermark as wm
 
-        # The repository indexes the scheme the generator embeds; other schemes carry no manifest link.
-        return [wm.DEFAULT_SCHEME]
+        # The repository indexes the schemes the generator embeds (now and before); others carry no link.
+        return list(wm.SOFT_BINDING_SCHEMES)
 
     def supported_algorithms(self) -> dict:
         return {"watermarks": [{"alg": a} for a in self.watermark_algs()],
@@ -111,7 +111,7 @@ class Resolver:
         from ..provenance import watermark as wm
 
         if alg in self.watermark_algs():
-            payload = decode_value(value, wm.PAYLOAD_BYTES if alg == wm.DEFAULT_SCHEME else None)
+            payload = decode_value(value, wm.PAYLOAD_BYTES)
             repo = self._repo()
             rec = repo.by_watermark(alg, payload.hex()) if repo is not None else None
             return [Match(rec.manifest_id, 100)] if rec is not None else []

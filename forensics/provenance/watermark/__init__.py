@@ -18,8 +18,11 @@ from ...errors import WatermarkError
 from ...report import WatermarkDetection
 from .base import WatermarkScheme, embed_image, to_rgb
 
-DEFAULT_SCHEME = "fsw-v1"
+DEFAULT_SCHEME = "fsw-v2"
 PAYLOAD_BYTES = 6
+# Schemes whose payload is a manifest repository's soft-binding ID: the one new marks are issued with
+# first, then every earlier version, whose marks must keep resolving.
+SOFT_BINDING_SCHEMES = ("fsw-v2", "fsw-v1")
 
 _REGISTRY: dict[str, Callable[[], WatermarkScheme]] = {}
 _INSTANCES: dict[str, WatermarkScheme] = {}
@@ -64,12 +67,16 @@ def embed(image: Any, payload: bytes | str, scheme: str | None = None, strength:
 
 
 def detect(image: Any, schemes: list[str] | None = None, fpr: float = 1e-6,
-           expected: bytes | str | None = None, search_geometry: bool = True) -> list[WatermarkDetection]:
+           expected: bytes | str | None = None, search_geometry: bool = True,
+           exhaustive: bool = True) -> list[WatermarkDetection]:
     """One :class:`WatermarkDetection` per scheme tried (``detected`` says whether it is there at ``fpr``).
 
     ``search_geometry=False``: the fsw schemes decode their nominal lattice only (resizes, compression,
     filters, colour edits and crops are still found; rotation, aspect and perspective are not) — the
     audit's quick profile. The reported false-positive probability counts only the hypotheses tried.
+    ``exhaustive=False``: schemes whose full search is costly (fsw-v2's rotation / aspect / perspective
+    sweep, ~0.7 s on an unmarked image) run only their cheap search (autocorrelation lattice candidates,
+    crops and scales) — what verify and the full audit do unless asked.
 
     ``expected``: a payload to *verify* rather than read blindly; schemes without error correction
     (dwtDct, dwtDctSvd, rivaGan) can only be calibrated that way.
@@ -88,6 +95,8 @@ def detect(image: Any, schemes: list[str] | None = None, fpr: float = 1e-6,
         for name in schemes if schemes is not None else default_detect_schemes():
             s = get_scheme(name)
             kw = {"search_geometry": search_geometry} if s.geometry_search else {}
+            if s.costly_search:
+                kw["exhaustive"] = exhaustive
             out.append(s.detect_rgb(rgb, fpr=fpr, expected=exp, **kw))
     return out
 
@@ -104,14 +113,16 @@ def _fsw2():
     return FSW2Scheme()
 
 
-register_scheme("fsw-v1", _fsw, default_detect=True)
+# the scheme new marks are issued with first: reports list it first, and a file it is found in is not
+# searched again for the older version (they carry the same ID)
 register_scheme("fsw-v2", _fsw2, default_detect=True)
+register_scheme("fsw-v1", _fsw, default_detect=True)
 
 from . import compat as _compat  # noqa: E402  (registers invisible-watermark schemes and third-party marks)
 
 _compat.register_all(register_scheme)
 
 __all__ = [
-    "DEFAULT_SCHEME", "PAYLOAD_BYTES", "WatermarkDetection", "WatermarkError", "WatermarkScheme",
+    "DEFAULT_SCHEME", "PAYLOAD_BYTES", "SOFT_BINDING_SCHEMES", "WatermarkDetection", "WatermarkError", "WatermarkScheme",
     "default_detect_schemes", "detect", "embed", "get_scheme", "list_schemes", "register_scheme",
 ]

@@ -15,14 +15,18 @@ class WatermarkAnalyser:
         return media.is_image or media.is_video
 
     def analyse(self, media: Media, ctx: AnalysisContext) -> WatermarkFinding:
-        from . import DEFAULT_SCHEME, default_detect_schemes, detect, get_scheme
+        from . import default_detect_schemes, detect, get_scheme
 
         schemes = ctx.options.watermark_schemes or default_detect_schemes()
-        search = ctx.options.watermark_geometry_search
+
+        # fsw-v2's exhaustive sweep (rotation, aspect, perspective) costs ~0.7 s on every unmarked image:
+        # verify and the audit run its cheap search (crops, scales) unless asked; `watermark detect` runs it.
+        kw = {"search_geometry": ctx.options.watermark_geometry_search,
+              "exhaustive": ctx.options.watermark_full_search}
         if media.is_video:
             best: dict[str, WatermarkDetection] = {}
             for _t, frame in media.sample_frames(min(4, ctx.options.max_frames)):
-                for d in detect(frame, schemes, search_geometry=search):
+                for d in detect(frame, schemes, **kw):
                     cur = best.get(d.scheme)
                     if cur is None or _rank(d) > _rank(cur):
                         best[d.scheme] = d
@@ -37,10 +41,7 @@ class WatermarkAnalyser:
             if own_found and scheme.geometry_search:
                 continue
             rgb = media.rgb(max_side=scheme.detect_max_side) if scheme.detect_max_side else media.rgb()
-            # Only the scheme new marks are issued with gets the full geometry search here: fsw-v2's costs
-            # ~0.5 s on every unmarked image; `watermark detect --scheme fsw-v2` searches it fully.
-            full = search and (name == DEFAULT_SCHEME or not scheme.geometry_search)
-            found = detect(rgb, [name], search_geometry=full)
+            found = detect(rgb, [name], **kw)
             own_found = own_found or any(d.detected and scheme.geometry_search for d in found)
             out.extend(found)
         return WatermarkFinding(detections=out)

@@ -468,7 +468,7 @@ class FSWScheme(LumaScheme):
                         best, improved = (sc, al, cand), True
         return best
 
-    def decode(self, rgb: np.ndarray, search_geometry: bool = True) -> dict:
+    def decode(self, rgb: np.ndarray, search_geometry: bool = True, exhaustive: bool = True) -> dict:
         """Low-level decode: {'payload', 'errors', 'attempts', 'sync', 'bits'} (payload None if nothing decodes).
 
         Per working resolution (see :meth:`_passes`): the nominal lattice (any resize, compression or
@@ -476,7 +476,7 @@ class FSWScheme(LumaScheme):
         the scale search) are folded and ranked by their sync score, and the best hypotheses decoded —
         at most MAX_ATTEMPTS decodes per pass. ``attempts`` is that budget over all passes (the union
         bound's H), fixed by the image size alone. ``search_geometry=False``: the nominal lattice only
-        (two alignments per pass, so H = 2 per pass).
+        (two alignments per pass, so H = 2 per pass). ``exhaustive``: unused here (v1's search is cheap).
         """
         h0, w0 = rgb.shape[:2]
         passes = self._passes(w0, h0)
@@ -567,16 +567,16 @@ class FSWScheme(LumaScheme):
         return self.decode(rgb)["bits"]
 
     def detect_rgb(self, rgb: np.ndarray, fpr: float = 1e-6, expected: bytes | None = None,
-                   search_geometry: bool = True) -> WatermarkDetection:
-        return self.detect_with_bits(rgb, fpr, expected, search_geometry=search_geometry)[0]
+                   search_geometry: bool = True, exhaustive: bool = True) -> WatermarkDetection:
+        return self.detect_with_bits(rgb, fpr, expected, search_geometry=search_geometry, exhaustive=exhaustive)[0]
 
     def detect_with_bits(self, rgb: np.ndarray, fpr: float = 1e-6, expected: bytes | None = None,
-                         search_geometry: bool = True):
+                         search_geometry: bool = True, exhaustive: bool = True):
         n = self.code.n_bits
         h, w = rgb.shape[:2]
         if min(h, w) < 32:
             return self.not_detected(bits_total=n), None
-        res = self.decode(rgb, search_geometry=search_geometry)
+        res = self.decode(rgb, search_geometry=search_geometry, exhaustive=exhaustive)
         if res["payload"] is None:
             return self.not_detected(bits_total=n), res["bits"]
         # Union bound over every decode the detector *could* have made (MAX_ATTEMPTS hypotheses), so the

@@ -9,7 +9,8 @@ manifest's soft-binding ID is carried unchanged. What differs:
 * A geometry search before decoding: the nominal lattice, then v1's autocorrelation lattice candidates
   (rotation, scale, aspect, shear) widened to ±16°, then — when none shows the sync pattern — a bounded
   sweep of full folds: rotations every 0.5° up to ±16° at native scale (±2 %), rotations up to ±2° with
-  zooms of 0.96–1.08 in 0.6 % steps (a photographed print's best affine fit), aspect stretches of
+  zooms of 0.96–1.08 in 0.6 % steps and up to ±1.5° with x / y stretches of 0.98–1.07 (a photographed
+  print's best affine fit), aspect stretches of
   1.12 and 1.25 either way, and isotropic scales 0.9–2.3 (crops, canvas changes). The sync peak of a full
   fold is only ~0.3° and ~0.5 % wide, and incoherent statistics (autocorrelation, power spectrum) do not
   show a mark this faint on textured photos, hence the coherent sweep. The six best get a short affine
@@ -39,10 +40,15 @@ KNOWN_K_SYNC = 6.5  # sync z from which a refinement keeps the flip / rotation i
 PROBE, PROBE_EVALS = 6, 16  # hypotheses given a short affine climb before ranking, and its evaluations
 SWEEP_ROT_STEP, SWEEP_ROT_SCALES = 0.5, (0.98, 1.0, 1.02)  # the fallback rotation sweep (degrees; scales)
 ASPECTS = (1 / 1.25, 1 / 1.12, 1.12, 1.25)  # width / height stretches in the fallback sweep
-# A photographed or scanned print: small rotations with a zoom of a few per cent (a perspective warp's
-# best affine fit), where the sync peak (~0.3° and ~0.5 % wide) falls between the rotation grid's scales.
+# A photographed or scanned print: a perspective warp of a few per cent is best fitted by a small rotation
+# with a zoom of a few per cent, often a different one along x and y (aspect up to ~4 %), where the sync
+# peak (~0.3° and ~0.5 % wide) falls between the rotation grid's scales. Isotropic zooms on a fine grid,
+# and x / y stretch pairs on a coarser one at fewer angles.
 NEAR_ROT_MAX, NEAR_ROT_STEP = 2.0, 0.5  # degrees
 NEAR_SCALES = tuple(float(x) for x in np.exp(np.arange(np.log(0.96), np.log(1.085), np.log(1.006))))
+NEAR_ANISO_ROT_MAX, NEAR_ANISO_ROT_STEP = 1.5, 0.75  # degrees
+_STRETCH = np.exp(np.arange(np.log(0.98), np.log(1.075), np.log(1.012)))
+NEAR_ANISO = tuple((float(a), float(b)) for a in _STRETCH for b in _STRETCH if abs(a / b - 1) > 0.004)
 REFINE_EVALS = 48  # evaluations of a full affine refinement
 LOCAL_EVALS = 2  # _refine_local's rounds (each scores one new lattice)
 HOMOGRAPHY_EVALS = 64  # evaluations of the corner-offset refinement
@@ -51,6 +57,7 @@ HOMOGRAPHY_STEPS = (2.0, 1.0, 0.5)  # corner offsets tried when refining perspec
 
 class FSW2Scheme(FSWScheme):
     name = "fsw-v2"
+    costly_search = True  # ~0.7 s on an image without a mark (docs/watermark.md, speed)
     # works at a 384-px working resolution; reading the 1024-px copy fsw-v1 reads spares a second resize
     detect_max_side = 1024
     WORK = 384
@@ -134,8 +141,9 @@ class FSW2Scheme(FSWScheme):
 
     # -- geometry search --------------------------------------------------------------------------
     def _sweep_bases(self) -> list[np.ndarray]:
-        """The bounded fallback grid: rotations at native scale (±2 %), aspect stretches, and isotropic
-        scales for crops / canvas changes. The sync peak of a full fold is only ~0.3° and ~0.5 % wide
+        """The bounded fallback grid: rotations at native scale (±2 %), small rotations with the zooms and
+        x / y stretches of a photographed print, aspect stretches, and isotropic scales for crops / canvas
+        changes. Its size costs time only: the union bound counts decodes, not the lattices scored. The sync peak of a full fold is only ~0.3° and ~0.5 % wide
         (an incoherent statistic — autocorrelation, power spectrum — does not see a mark this faint on
         textured photos), so the grid is fine where edits are common and absent elsewhere."""
         out = []
@@ -148,6 +156,10 @@ class FSW2Scheme(FSWScheme):
             for sc in NEAR_SCALES:
                 if min(abs(sc - x) for x in SWEEP_ROT_SCALES) > 0.002:  # not already in the rotation grid
                     out.append(sc * T * np.array([[c, -sn], [sn, c]]))
+        for ang in np.arange(-NEAR_ANISO_ROT_MAX, NEAR_ANISO_ROT_MAX + 1e-6, NEAR_ANISO_ROT_STEP):
+            c, sn = np.cos(np.deg2rad(ang)), np.sin(np.deg2rad(ang))
+            for sx, sy in NEAR_ANISO:
+                out.append(T * np.array([[c, -sn], [sn, c]]) @ np.diag([sx, sy]))
         for a in ASPECTS:
             for sc in SWEEP_ROT_SCALES:
                 out.append(sc * T * np.diag([a, 1.0]))
@@ -285,19 +297,25 @@ class FSW2Scheme(FSWScheme):
         return best
 
     # -- decoding ---------------------------------------------------------------------------------
-    def decode(self, rgb: np.ndarray, search_geometry: bool = True) -> dict:
+    def decode(self, rgb: np.ndarray, search_geometry: bool = True, exhaustive: bool = True) -> dict:
+        """``exhaustive=False``: v1's cheap search (autocorrelation lattice candidates, then the scale search
+        for crops, each refined over scale and rotation) instead of the sweep and its refinements — what
+        verify and the audit read by default. The decode budget, so H, is the same."""
         h0, w0 = rgb.shape[:2]
         passes = self._passes(w0, h0)
         budget = self.hypotheses(w0, h0, search_geometry)
         y = self._luma(rgb)
         best = {"sync": None, "bits": None}
         for cap in passes:
-            out = self._decode_pass2(self._prepare_luma(y, cap), best, search_geometry, budget)
+            out = self._decode_pass2(self._prepare_luma(y, cap), best, search_geometry, budget, exhaustive)
             if out is not None:
                 return out
         return {"payload": None, "errors": None, "attempts": budget, "sync": best["sync"], "bits": best["bits"]}
 
-    def _decode_pass2(self, r: np.ndarray, best: dict, search_geometry: bool, budget: int) -> dict | None:
+    def _decode_pass2(self, r: np.ndarray, best: dict, search_geometry: bool, budget: int,
+                      exhaustive: bool = True) -> dict | None:
+        if search_geometry and not exhaustive:  # v1's search on this mark: same decode budget
+            return self._decode_pass(r, best, search_geometry, budget)
         """One working resolution: at most MAX_ATTEMPTS decodes (2 without the search), each reported
         against the whole budget ``budget`` (equal weights: every decode counts 1 / H)."""
         attempts = 0
