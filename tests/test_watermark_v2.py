@@ -191,9 +191,13 @@ def test_verify_reads_one_fsw_version_newest_first(tmp_path, host, monkeypatch):
     from forensics.provenance.watermark.analyser import WatermarkAnalyser
     from forensics.provenance.watermark.fsw2 import FSW2Scheme
 
-    sweeps = []
-    real_sweep = FSW2Scheme._sweep
+    from forensics.provenance.watermark.fsw import FSWScheme
+
+    sweeps, scale_searches = [], []
+    real_sweep, real_scale = FSW2Scheme._sweep, FSWScheme._scale_search
     monkeypatch.setattr(FSW2Scheme, "_sweep", lambda self, r, top=4: sweeps.append(1) or real_sweep(self, r, top))
+    monkeypatch.setattr(FSWScheme, "_scale_search", lambda self, r, top=3, pmax=None: scale_searches.append(
+        (self.name, pmax)) or real_scale(self, r, top, pmax))
 
     def analyse(img, **kw):
         path = tmp_path / "x.png"
@@ -210,7 +214,10 @@ def test_verify_reads_one_fsw_version_newest_first(tmp_path, host, monkeypatch):
     crop = analyse(A.ATTACKS["crop50-corner"](wm.embed(host, PAYLOAD)))
     assert crop["fsw-v2"].payload == PAYLOAD.hex() and not sweeps
     analyse(A.ATTACKS["rotate15"](wm.embed(host, PAYLOAD)))
+    scale_searches.clear()
     assert not analyse(host)["fsw-v2"].detected and not sweeps
+    # on an unmarked image verify's cheap searches: v2's scale search up to v1's longest period, none for v1
+    assert set(scale_searches) == {("fsw-v2", 1.75)}
     # asked (verify --watermark-search): on an unmarked image the whole search runs, sweep included
     assert not analyse(host, watermark_full_search=True)["fsw-v2"].detected and sweeps
     # the quick profile searches nothing, even when asked

@@ -74,9 +74,9 @@ def detect(image: Any, schemes: list[str] | None = None, fpr: float = 1e-6,
     ``search_geometry=False``: the fsw schemes decode their nominal lattice only (resizes, compression,
     filters, colour edits and crops are still found; rotation, aspect and perspective are not) — the
     audit's quick profile. The reported false-positive probability counts only the hypotheses tried.
-    ``exhaustive=False``: schemes whose full search is costly (fsw-v2's rotation / aspect / perspective
-    sweep, ~0.7 s on an unmarked image) run only their cheap search (autocorrelation lattice candidates,
-    crops and scales) — what verify and the full audit do unless asked.
+    ``exhaustive=False``: the fsw schemes run a cheaper search — fsw-v2 without its rotation / aspect /
+    perspective sweep (~0.7 s on an unmarked image), fsw-v1 without its fallback scale search — what
+    verify and the full audit do on every file unless asked. The decode budget (so H) is the same.
 
     ``expected``: a payload to *verify* rather than read blindly; schemes without error correction
     (dwtDct, dwtDctSvd, rivaGan) can only be calibrated that way.
@@ -95,7 +95,7 @@ def detect(image: Any, schemes: list[str] | None = None, fpr: float = 1e-6,
         for name in schemes if schemes is not None else default_detect_schemes():
             s = get_scheme(name)
             kw = {"search_geometry": search_geometry} if s.geometry_search else {}
-            if s.costly_search:
+            if s.exhaustive_search:
                 kw["exhaustive"] = exhaustive
             out.append(s.detect_rgb(rgb, fpr=fpr, expected=exp, **kw))
     return out

@@ -31,9 +31,9 @@ class WatermarkScheme:
     implies_ai: ClassVar[bool] = False  # only generators apply this mark
     embeddable: ClassVar[bool] = True  # False for marks we only detect (SD / SDXL)
     geometry_search: ClassVar[bool] = False  # detect_rgb accepts search_geometry= (rotation / perspective search)
-    # detect_rgb accepts exhaustive=: its full search costs too much for every file verify or the audit
-    # reads, which run only its cheap search unless asked (VerifyOptions.watermark_full_search)
-    costly_search: ClassVar[bool] = False
+    # detect_rgb accepts exhaustive=: False runs a cheaper search, what verify and the audit do on every
+    # file unless asked for the full one (VerifyOptions.watermark_full_search)
+    exhaustive_search: ClassVar[bool] = False
     min_side: ClassVar[int] = 64
     extra: ClassVar[str | None] = None  # the optional extra (pyproject) the scheme needs, None in the base install
     # Detection on large images. ``detect_max_side``: the scheme reads the same from a copy downscaled to

@@ -97,6 +97,7 @@ class FSWScheme(LumaScheme):
     source = "forensics-suite soft binding"
     implies_ai = False
     geometry_search = True  # detect_rgb takes search_geometry=
+    exhaustive_search = True  # and exhaustive= (False: no fallback scale search; see decode)
     min_side = 64
     detect_max_side = 1024  # works at a 512-px working resolution: a 1024-px copy reads the same
     # Per-version parameters (a later version subclasses and overrides them; see fsw2.py).
@@ -408,7 +409,7 @@ class FSWScheme(LumaScheme):
         return np.bincount(lay["bit_of_cell"][msg], weights=(cellsum * lay["chips"])[msg],
                            minlength=self.code.n_bits)
 
-    def _scale_search(self, r: np.ndarray, top: int = 3) -> list:
+    def _scale_search(self, r: np.ndarray, top: int = 3, pmax: float | None = None) -> list:
         """Fallback when the autocorrelation finds no lattice (host texture can hide it): isotropic scales
         on a 1.5% grid, each scored by the sync correlation of a central fold of at most 4x4 tiles (cheap,
         and tolerant to the grid step); the best few are refined on the full fold."""
@@ -418,7 +419,7 @@ class FSWScheme(LumaScheme):
         scales, folds = [], []
         # Only periods >= 0.9 T: detection resamples to WORK, so resizing leaves the period alone and
         # cropping lengthens it; shorter periods (padding, expanded canvases) come from the autocorrelation.
-        for sc in np.exp(np.arange(np.log(0.9), np.log(self.PMAX), np.log(1.015))):
+        for sc in np.exp(np.arange(np.log(0.9), np.log(pmax or self.PMAX), np.log(1.015))):
             p = sc * T
             n = int(min(4, (min(h, w) - 2) // p))
             if n < 2:
@@ -476,7 +477,8 @@ class FSWScheme(LumaScheme):
         the scale search) are folded and ranked by their sync score, and the best hypotheses decoded —
         at most MAX_ATTEMPTS decodes per pass. ``attempts`` is that budget over all passes (the union
         bound's H), fixed by the image size alone. ``search_geometry=False``: the nominal lattice only
-        (two alignments per pass, so H = 2 per pass). ``exhaustive``: unused here (v1's search is cheap).
+        (two alignments per pass, so H = 2 per pass). ``exhaustive=False``: no fallback scale search (the
+        autocorrelation candidates only) — how verify reads v1 marks now that v2 is issued.
         """
         h0, w0 = rgb.shape[:2]
         passes = self._passes(w0, h0)
@@ -484,7 +486,8 @@ class FSWScheme(LumaScheme):
         y = self._luma(rgb)
         best = {"sync": None, "bits": None}
         for cap in passes:
-            out = self._decode_pass(self._prepare_luma(y, cap), best, search_geometry, budget)
+            out = self._decode_pass(self._prepare_luma(y, cap), best, search_geometry, budget,
+                                    scale_search=exhaustive)
             if out is not None:
                 return out
         return {"payload": None, "errors": None, "attempts": budget, "sync": best["sync"], "bits": best["bits"]}
@@ -524,7 +527,8 @@ class FSWScheme(LumaScheme):
             return {"payload": res[0][1:], "errors": res[1], "sync": score, "bits": hard, "attempts": hypotheses}
         return None
 
-    def _decode_pass(self, r: np.ndarray, best: dict, search_geometry: bool, budget: int) -> dict | None:
+    def _decode_pass(self, r: np.ndarray, best: dict, search_geometry: bool, budget: int,
+                     scale_search: bool = True, pmax: float | None = None) -> dict | None:
         attempts = 0
 
         def try_decode(score, aligned):
@@ -549,8 +553,8 @@ class FSWScheme(LumaScheme):
                 if fold is not None:
                     score, aligned = self._align(fold, top=1)[0]
                     hyps.append((score, aligned, basis))
-        if not hyps or max(hyps, key=lambda t: t[0])[0] < REFINE_MIN_SYNC:
-            hyps.extend(self._scale_search(r))
+        if scale_search and (not hyps or max(hyps, key=lambda t: t[0])[0] < REFINE_MIN_SYNC):
+            hyps.extend(self._scale_search(r, pmax=pmax))
         hyps.sort(key=lambda t: -t[0])
         for i, (score, aligned, basis) in enumerate(hyps[:self.MAX_ATTEMPTS - attempts]):
             if i < REFINE and score >= REFINE_MIN_SYNC:

@@ -49,6 +49,7 @@ NEAR_SCALES = tuple(float(x) for x in np.exp(np.arange(np.log(0.96), np.log(1.08
 NEAR_ANISO_ROT_MAX, NEAR_ANISO_ROT_STEP = 1.5, 0.75  # degrees
 _STRETCH = np.exp(np.arange(np.log(0.98), np.log(1.075), np.log(1.012)))
 NEAR_ANISO = tuple((float(a), float(b)) for a in _STRETCH for b in _STRETCH if abs(a / b - 1) > 0.004)
+CHEAP_PMAX = 1.75  # the cheap search's longest period (v1's): crops down to a third of the area
 REFINE_EVALS = 48  # evaluations of a full affine refinement
 LOCAL_EVALS = 2  # _refine_local's rounds (each scores one new lattice)
 HOMOGRAPHY_EVALS = 64  # evaluations of the corner-offset refinement
@@ -57,7 +58,6 @@ HOMOGRAPHY_STEPS = (2.0, 1.0, 0.5)  # corner offsets tried when refining perspec
 
 class FSW2Scheme(FSWScheme):
     name = "fsw-v2"
-    costly_search = True  # ~0.7 s on an image without a mark (docs/watermark.md, speed)
     # works at a 384-px working resolution; reading the 1024-px copy fsw-v1 reads spares a second resize
     detect_max_side = 1024
     WORK = 384
@@ -298,9 +298,9 @@ class FSW2Scheme(FSWScheme):
 
     # -- decoding ---------------------------------------------------------------------------------
     def decode(self, rgb: np.ndarray, search_geometry: bool = True, exhaustive: bool = True) -> dict:
-        """``exhaustive=False``: v1's cheap search (autocorrelation lattice candidates, then the scale search
-        for crops, each refined over scale and rotation) instead of the sweep and its refinements — what
-        verify and the audit read by default. The decode budget, so H, is the same."""
+        """``exhaustive=False``: v1's search (autocorrelation lattice candidates, then the scale search for
+        crops down to a third of the area, each refined over scale and rotation) instead of the sweep and
+        its refinements — what verify and the audit read by default. The decode budget, so H, is the same."""
         h0, w0 = rgb.shape[:2]
         passes = self._passes(w0, h0)
         budget = self.hypotheses(w0, h0, search_geometry)
@@ -315,7 +315,7 @@ class FSW2Scheme(FSWScheme):
     def _decode_pass2(self, r: np.ndarray, best: dict, search_geometry: bool, budget: int,
                       exhaustive: bool = True) -> dict | None:
         if search_geometry and not exhaustive:  # v1's search on this mark: same decode budget
-            return self._decode_pass(r, best, search_geometry, budget)
+            return self._decode_pass(r, best, search_geometry, budget, pmax=CHEAP_PMAX)
         """One working resolution: at most MAX_ATTEMPTS decodes (2 without the search), each reported
         against the whole budget ``budget`` (equal weights: every decode counts 1 / H)."""
         attempts = 0
