@@ -89,7 +89,7 @@ def embed(image: Any, payload: bytes | str | None = None, scheme: str = DEFAULT_
 def detect(image: Any, scheme: str | list[str] | None = None, *, fpr: float = 1e-6,
            expected: bytes | str | None = None) -> list[WatermarkDetection]:
     """One :class:`WatermarkDetection` per scheme tried; ``scheme=None``: the default detection schemes
-    (fsw-v1 and the Stable Diffusion / SDXL marks). ``expected``: a payload to verify instead of reading
+    (fsw-v2, fsw-v1 and the Stable Diffusion / SDXL marks). ``expected``: a payload to verify instead of reading
     blindly (the only calibrated way for dwtDct, dwtDctSvd and rivaGan). Videos are sampled as in verify."""
     from .provenance import watermark as wm
 

@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
                                               help="Payload as hex (default scheme: 6 bytes = 12 hex digits). "
                                                    "Default: random."),
         scheme: Optional[str] = typer.Option(None, "--scheme", metavar="NAME",
-                                             help="Scheme (default fsw-v1; also fsw-v2, dwtDct, dwtDctSvd, rivaGan)."),
+                                             help="Scheme (default fsw-v2; also fsw-v1, dwtDct, dwtDctSvd, rivaGan)."),
         strength: Optional[float] = typer.Option(None, "--strength", min=0.05, max=4.0,
                                                  help="Embedding strength relative to the scheme's default."),
         quality: int = typer.Option(95, "--quality", min=1, max=100, help="JPEG / WebP quality of OUT."),
@@ -99,7 +99,7 @@ def register(app: typer.Typer) -> None:
         paths: List[str] = typer.Argument(..., metavar="PATH...", help="Images or videos."),
         scheme: Optional[List[str]] = typer.Option(None, "--scheme", metavar="NAME",
                                                    help="Scheme(s) to look for (repeatable or comma-separated). "
-                                                        "Default: fsw-v1, fsw-v2 + the Stable Diffusion / SDXL marks."),
+                                                        "Default: fsw-v2, fsw-v1 + the Stable Diffusion / SDXL marks."),
         payload: Optional[str] = typer.Option(None, "--payload", metavar="HEX",
                                               help="Verify this expected payload (needed to calibrate dwtDct, "
                                                    "dwtDctSvd and rivaGan, which have no error correction)."),
@@ -158,7 +158,7 @@ def register(app: typer.Typer) -> None:
     def bench(
         images: str = typer.Option(..., "--images", metavar="DIR", help="Folder of (unmarked) test images."),
         out: str = typer.Option(..., "--out", metavar="DIR", help="Where to write JSON, markdown and the plot."),
-        schemes: Optional[str] = typer.Option("fsw-v1,fsw-v2,dwtDct,dwtDctSvd", "--schemes", metavar="A,B",
+        schemes: Optional[str] = typer.Option("fsw-v2,fsw-v1,dwtDct,dwtDctSvd", "--schemes", metavar="A,B",
                                               help="Schemes to compare (rivaGan takes seconds per image)."),
         attacks: Optional[str] = typer.Option(None, "--attacks", metavar="A,B",
                                               help="Attacks or sets: basic (issue 3), pipeline (issue 16); "

@@ -1,6 +1,6 @@
 """Is this image a copy of the image a manifest was issued for? A compact content descriptor and its check.
 
-A watermark payload is only an ID, and fsw-v1's key is public: anyone can embed any manifest's ID into any
+A watermark payload is only an ID, and the fsw keys are public: anyone can embed any manifest's ID into any
 photo. So when a watermark leads to a stored manifest, the image in hand is compared with a descriptor of
 the image the manifest was issued for, stored with it at registration.
 

@@ -68,7 +68,7 @@ class RecoveryAnalyser:
                 det.manifest_id = rec.manifest_id
                 det.content_match = content_match(rec, media)
                 if det.content_match is False:
-                    # a mark anyone can embed (fsw-v1's key is public) in another image: the manifest
+                    # a mark anyone can embed (the fsw keys are public) in another image: the manifest
                     # belongs to that image, not to this file (the verdict says so)
                     not_this_image.add(rec.manifest_id)
                     continue
