@@ -45,7 +45,7 @@ def speed(n: int) -> None:
     scheme = wm.get_scheme()
     payload = bytes.fromhex("0123456789ab")
     wm.detect(wm.embed(photos[0][1], payload))  # warm-up (layout, imports)
-    emb, det_m, det_u, det_all_u, ok = [], [], [], [], 0
+    emb, det_m, det_u, det_cheap_u, det_all_u, det_verify_u, ok = [], [], [], [], [], [], 0
     for _, rgb in photos:
         t = time.perf_counter()
         marked = wm.embed(rgb, payload)
@@ -58,8 +58,14 @@ def speed(n: int) -> None:
         scheme.detect_rgb(rgb)
         det_u.append((time.perf_counter() - t) * 1000)
         t = time.perf_counter()
-        wm.detect(rgb)  # default set: fsw-v1 + SD + SDXL marks (what verify runs)
+        scheme.detect_rgb(rgb, exhaustive=False)
+        det_cheap_u.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        wm.detect(rgb)  # default set, full searches: fsw-v2, fsw-v1, SD and SDXL marks (watermark detect)
         det_all_u.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        wm.detect(rgb, exhaustive=False)  # the same with the cheap searches (what verify runs)
+        det_verify_u.append((time.perf_counter() - t) * 1000)
 
     def f(v):
         return f"median {statistics.median(v):6.1f} ms  mean {statistics.mean(v):6.1f} ms  max {max(v):6.1f} ms"
@@ -68,8 +74,10 @@ def speed(n: int) -> None:
     print(f"  embed                        {f(emb)}")
     print(f"  detect, marked               {f(det_m)}")
     print(f"  detect, unmarked             {f(det_u)}")
+    print(f"  detect, unmarked, cheap      {f(det_cheap_u)}")
     print(f"  embed + detect (marked)      {f([a + b for a, b in zip(emb, det_m)])}")
     print(f"  default detect set, unmarked {f(det_all_u)}")
+    print(f"  verify's set (cheap), unmark {f(det_verify_u)}")
     code = ("import time; t=time.perf_counter(); from forensics.provenance import watermark as wm; "
             "import numpy as np; wm.detect(np.zeros((64,64,3),np.uint8)); import sys; "
             "print(round((time.perf_counter()-t)*1000,1), 'torch' in sys.modules)")
@@ -98,7 +106,7 @@ def main() -> None:
     ap.add_argument("--robustness", action="store_true", help="also run the robustness benchmark")
     ap.add_argument("--images", default=str(SHARED / "photos"))
     ap.add_argument("--limit", type=int, default=40)
-    ap.add_argument("--schemes", default="fsw-v1,dwtDct,dwtDctSvd")
+    ap.add_argument("--schemes", default="fsw-v2,fsw-v1,dwtDct,dwtDctSvd")
     ap.add_argument("--attacks", default=None)
     ap.add_argument("--fp-all", action="store_true", help="false positives on every photo and AI image")
     ap.add_argument("--out", default="/tmp/watermark-bench")

@@ -216,8 +216,12 @@ def test_verify_reads_one_fsw_version_newest_first(tmp_path, host, monkeypatch):
     analyse(A.ATTACKS["rotate15"](wm.embed(host, PAYLOAD)))
     scale_searches.clear()
     assert not analyse(host)["fsw-v2"].detected and not sweeps
-    # on an unmarked image verify's cheap searches: v2's scale search up to v1's longest period, none for v1
+    # on an unmarked image verify's cheap searches: v2's scale search up to v1's longest period, v1 nominal
     assert set(scale_searches) == {("fsw-v2", 1.75)}
+    assert wm.detect(host, ["fsw-v1"], exhaustive=False)[0].false_positive_probability is None
+    v1_crop = A.ATTACKS["crop50-corner"](wm.embed(host, PAYLOAD, scheme="fsw-v1"))
+    assert not wm.detect(v1_crop, ["fsw-v1"], exhaustive=False)[0].detected  # nominal only
+    assert analyse(v1_crop, watermark_full_search=True)["fsw-v1"].payload == PAYLOAD.hex()
     # asked (verify --watermark-search): on an unmarked image the whole search runs, sweep included
     assert not analyse(host, watermark_full_search=True)["fsw-v2"].detected and sweeps
     # the quick profile searches nothing, even when asked

@@ -75,8 +75,8 @@ def detect(image: Any, schemes: list[str] | None = None, fpr: float = 1e-6,
     filters, colour edits and crops are still found; rotation, aspect and perspective are not) — the
     audit's quick profile. The reported false-positive probability counts only the hypotheses tried.
     ``exhaustive=False``: the fsw schemes run a cheaper search — fsw-v2 without its rotation / aspect /
-    perspective sweep (~0.7 s on an unmarked image), fsw-v1 without its fallback scale search — what
-    verify and the full audit do on every file unless asked. The decode budget (so H) is the same.
+    perspective sweep (~1 s on an unmarked image) but with fsw-v1's search, fsw-v1 at its nominal lattice
+    only — what verify and the full audit do on every file unless asked.
 
     ``expected``: a payload to *verify* rather than read blindly; schemes without error correction
     (dwtDct, dwtDctSvd, rivaGan) can only be calibrated that way.

@@ -97,7 +97,7 @@ class FSWScheme(LumaScheme):
     source = "forensics-suite soft binding"
     implies_ai = False
     geometry_search = True  # detect_rgb takes search_geometry=
-    exhaustive_search = True  # and exhaustive= (False: no fallback scale search; see decode)
+    exhaustive_search = True  # and exhaustive= (False: the nominal lattice only; see decode)
     min_side = 64
     detect_max_side = 1024  # works at a 512-px working resolution: a 1024-px copy reads the same
     # Per-version parameters (a later version subclasses and overrides them; see fsw2.py).
@@ -477,17 +477,18 @@ class FSWScheme(LumaScheme):
         the scale search) are folded and ranked by their sync score, and the best hypotheses decoded —
         at most MAX_ATTEMPTS decodes per pass. ``attempts`` is that budget over all passes (the union
         bound's H), fixed by the image size alone. ``search_geometry=False``: the nominal lattice only
-        (two alignments per pass, so H = 2 per pass). ``exhaustive=False``: no fallback scale search (the
-        autocorrelation candidates only) — how verify reads v1 marks now that v2 is issued.
+        (two alignments per pass, so H = 2 per pass). ``exhaustive=False``: the nominal lattice only, how
+        verify reads v1 marks now that v2 is issued (its cheap search is v2's; ``watermark detect`` and
+        ``verify --watermark-search`` search v1 fully).
         """
+        search_geometry = search_geometry and exhaustive
         h0, w0 = rgb.shape[:2]
         passes = self._passes(w0, h0)
         budget = (self.MAX_ATTEMPTS if search_geometry else 2) * len(passes)
         y = self._luma(rgb)
         best = {"sync": None, "bits": None}
         for cap in passes:
-            out = self._decode_pass(self._prepare_luma(y, cap), best, search_geometry, budget,
-                                    scale_search=exhaustive)
+            out = self._decode_pass(self._prepare_luma(y, cap), best, search_geometry, budget)
             if out is not None:
                 return out
         return {"payload": None, "errors": None, "attempts": budget, "sync": best["sync"], "bits": best["bits"]}
