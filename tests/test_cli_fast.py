@@ -24,6 +24,7 @@ HANDLED = [
     ["verify", "--registry=", "a.jpg"],
     ["verify", "--fail-on", "synthetic,tampered", "--allow-network", "--quick", "a.jpg"],
     ["verify", "--fail-on=", "a.jpg"],
+    ["verify", "--watermark-search", "--json", "a.jpg"],
     ["verify", "--crjson", "--json", "--json", "a.jpg"],
     ["verify", "--json", "--", "--no-detector", "-x.jpg"],
     ["verify", "-", "a.jpg"],
@@ -55,7 +56,7 @@ def _typer_kwargs(monkeypatch, argv: list[str]) -> dict:
 
 def _normalised(kwargs: dict) -> dict:
     defaults = {"json_out": False, "trust_anchors": [], "registry": None, "no_detector": False,
-                "allow_network": False, "fail_on": None, "crjson": False, "quick": False}
+                "allow_network": False, "fail_on": None, "crjson": False, "quick": False, "watermark_search": False}
     out = {**defaults, **kwargs}
     return {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in out.items()}
 
