@@ -49,6 +49,7 @@ NEAR_SCALES = tuple(float(x) for x in np.exp(np.arange(np.log(0.96), np.log(1.08
 NEAR_ANISO_ROT_MAX, NEAR_ANISO_ROT_STEP = 1.5, 0.75  # degrees
 _STRETCH = np.exp(np.arange(np.log(0.98), np.log(1.075), np.log(1.012)))
 NEAR_ANISO = tuple((float(a), float(b)) for a in _STRETCH for b in _STRETCH if abs(a / b - 1) > 0.004)
+ISO_STEP = 1.0075  # the isotropic scales of the sweep (crops, canvas changes): half the sync peak's width
 CHEAP_PMAX = 1.75  # the cheap search's longest period (v1's): crops down to a third of the area
 REFINE_EVALS = 48  # evaluations of a full affine refinement
 LOCAL_EVALS = 2  # _refine_local's rounds (each scores one new lattice)
@@ -164,7 +165,7 @@ class FSW2Scheme(FSWScheme):
             for sc in SWEEP_ROT_SCALES:
                 out.append(sc * T * np.diag([a, 1.0]))
                 out.append(sc * T * np.diag([1.0, a]))
-        for sc in np.exp(np.arange(np.log(self.PMIN), np.log(self.PMAX), np.log(1.015))):
+        for sc in np.exp(np.arange(np.log(self.PMIN), np.log(self.PMAX), np.log(ISO_STEP))):
             out.append(sc * NOMINAL)
         return out
 
