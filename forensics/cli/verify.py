@@ -71,7 +71,7 @@ def register(app: typer.Typer) -> None:
                                                           "geometry only, repository lookups; no detector."),
         watermark_search: bool = typer.Option(False, "--watermark-search",
                                               help="Also search fsw-v2 marks for rotation, aspect change and "
-                                                   "perspective (about 1.2 s more per image without a mark)."),
+                                                   "perspective (about 1 s more per image without a mark)."),
     ):
         """Where did this come from, and did a machine make it?
 
