@@ -529,7 +529,7 @@ class FSWScheme(LumaScheme):
         return None
 
     def _decode_pass(self, r: np.ndarray, best: dict, search_geometry: bool, budget: int,
-                     scale_search: bool = True, pmax: float | None = None) -> dict | None:
+                     pmax: float | None = None) -> dict | None:
         attempts = 0
 
         def try_decode(score, aligned):
@@ -554,7 +554,7 @@ class FSWScheme(LumaScheme):
                 if fold is not None:
                     score, aligned = self._align(fold, top=1)[0]
                     hyps.append((score, aligned, basis))
-        if scale_search and (not hyps or max(hyps, key=lambda t: t[0])[0] < REFINE_MIN_SYNC):
+        if not hyps or max(hyps, key=lambda t: t[0])[0] < REFINE_MIN_SYNC:
             hyps.extend(self._scale_search(r, pmax=pmax))
         hyps.sort(key=lambda t: -t[0])
         for i, (score, aligned, basis) in enumerate(hyps[:self.MAX_ATTEMPTS - attempts]):
