@@ -144,23 +144,23 @@ class FSW2Scheme(FSWScheme):
     def _sweep_bases(self) -> list[np.ndarray]:
         """The bounded fallback grid: rotations at native scale (±2 %), small rotations with the zooms and
         x / y stretches of a photographed print, aspect stretches, and isotropic scales for crops / canvas
-        changes. Its size costs time only: the union bound counts decodes, not the lattices scored. The sync peak of a full fold is only ~0.3° and ~0.5 % wide
-        (an incoherent statistic — autocorrelation, power spectrum — does not see a mark this faint on
-        textured photos), so the grid is fine where edits are common and absent elsewhere."""
+        changes. Its size costs time only: the union bound counts decodes, not the lattices scored. The
+        sync peak of a full fold is only ~0.3° and ~0.5 % wide (an incoherent statistic — autocorrelation,
+        power spectrum — does not see a mark this faint on textured photos), so the grid is fine where
+        edits are common and absent elsewhere."""
+        def turns(max_deg: float, step: float):
+            for ang in np.arange(-max_deg, max_deg + 1e-6, step):
+                c, sn = np.cos(np.deg2rad(ang)), np.sin(np.deg2rad(ang))
+                yield T * np.array([[c, -sn], [sn, c]])
+
         out = []
-        for ang in np.arange(-self.MAX_ROT, self.MAX_ROT + 1e-6, SWEEP_ROT_STEP):
-            c, sn = np.cos(np.deg2rad(ang)), np.sin(np.deg2rad(ang))
-            for sc in SWEEP_ROT_SCALES:
-                out.append(sc * T * np.array([[c, -sn], [sn, c]]))
-        for ang in np.arange(-NEAR_ROT_MAX, NEAR_ROT_MAX + 1e-6, NEAR_ROT_STEP):
-            c, sn = np.cos(np.deg2rad(ang)), np.sin(np.deg2rad(ang))
-            for sc in NEAR_SCALES:
-                if min(abs(sc - x) for x in SWEEP_ROT_SCALES) > 0.002:  # not already in the rotation grid
-                    out.append(sc * T * np.array([[c, -sn], [sn, c]]))
-        for ang in np.arange(-NEAR_ANISO_ROT_MAX, NEAR_ANISO_ROT_MAX + 1e-6, NEAR_ANISO_ROT_STEP):
-            c, sn = np.cos(np.deg2rad(ang)), np.sin(np.deg2rad(ang))
-            for sx, sy in NEAR_ANISO:
-                out.append(T * np.array([[c, -sn], [sn, c]]) @ np.diag([sx, sy]))
+        for rot in turns(self.MAX_ROT, SWEEP_ROT_STEP):
+            out.extend(sc * rot for sc in SWEEP_ROT_SCALES)
+        for rot in turns(NEAR_ROT_MAX, NEAR_ROT_STEP):
+            # zooms not already in the rotation grid
+            out.extend(sc * rot for sc in NEAR_SCALES if min(abs(sc - x) for x in SWEEP_ROT_SCALES) > 0.002)
+        for rot in turns(NEAR_ANISO_ROT_MAX, NEAR_ANISO_ROT_STEP):
+            out.extend(rot @ np.diag([sx, sy]) for sx, sy in NEAR_ANISO)
         for a in ASPECTS:
             for sc in SWEEP_ROT_SCALES:
                 out.append(sc * T * np.diag([a, 1.0]))
@@ -315,10 +315,10 @@ class FSW2Scheme(FSWScheme):
 
     def _decode_pass2(self, r: np.ndarray, best: dict, search_geometry: bool, budget: int,
                       exhaustive: bool = True) -> dict | None:
-        if search_geometry and not exhaustive:  # v1's search on this mark: same decode budget
-            return self._decode_pass(r, best, search_geometry, budget, pmax=CHEAP_PMAX)
         """One working resolution: at most MAX_ATTEMPTS decodes (2 without the search), each reported
         against the whole budget ``budget`` (equal weights: every decode counts 1 / H)."""
+        if search_geometry and not exhaustive:  # v1's search on this mark: same decode budget
+            return self._decode_pass(r, best, search_geometry, budget, pmax=CHEAP_PMAX)
         attempts = 0
         cap = self.MAX_ATTEMPTS if search_geometry else 2
 
